@@ -1,0 +1,108 @@
+"""The ``pagerkit`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from prometheus_client.exposition import generate_latest
+
+from . import __version__
+from .collectors import KINDS
+from .config import Config, config_path, load_config
+from .engine import Engine
+from .errors import UserError
+from .logs import setup_logging
+
+log = logging.getLogger("pagerkit")
+
+
+def build_engine(config: Config) -> Engine:
+    return Engine([KINDS[s.kind].build(s, _monotonic()) for s in config.sources])
+
+
+def _monotonic():  # type: ignore[no-untyped-def]
+    import time
+
+    return time.monotonic
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args.config))
+    print(f"{config.path}: ok, {len(config.sources)} source(s): "
+          + ", ".join(f"{s.name} ({s.kind})" for s in config.sources))
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    config = load_config(config_path(args.config))
+    setup_logging(config.log_level, config.log_format)
+    engine = build_engine(config)
+    try:
+        from .server import _Families
+
+        sys.stdout.write(generate_latest(_Families(engine.collect())).decode())  # type: ignore[arg-type]
+    finally:
+        engine.close()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import MetricsApp, Server, hypercorn_config
+
+    config = load_config(config_path(args.config))
+    setup_logging(config.log_level, config.log_format)
+    engine = build_engine(config)
+    server = Server(MetricsApp(engine, config.web),
+                    hypercorn_config(config.listen_host, config.listen_port, config.web))
+    try:
+        server.start()
+    except OSError as exc:
+        raise UserError(config.path, None, f"cannot listen on {config.listen_host}:"
+                                           f"{config.listen_port}: {exc.strerror}; change "
+                                           "web.listen_address") from None
+    scheme = "https" if config.web is not None and config.web.tls is not None else "http"
+    log.info("serving %s://%s:%d/metrics for %d source(s)", scheme, config.listen_host,
+             server.port, len(config.sources))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stop.wait()
+    log.info("shutting down")
+    server.stop()
+    engine.close()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="pagerkit", description=__doc__)
+    top.add_argument("--version", action="version", version=f"pagerkit {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, func, help_text in (
+        ("serve", cmd_serve, "run the exporter"),
+        ("collect", cmd_collect, "collect once and print the exposition"),
+        ("check-config", cmd_check_config, "validate the config, secrets resolved"),
+    ):
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--config", metavar="FILE",
+                             help="config file (default: $PAGERKIT_CONFIG, else pagerkit.yaml)")
+        command.set_defaults(func=func)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UserError as exc:
+        print(f"pagerkit: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,256 @@
+"""HTTP serving: ``/metrics`` and a landing page, through Hypercorn in WSGI mode.
+
+Hypercorn bounds the TLS handshake and idle connections (measured in DESIGN.md: the
+stock server lets one silent TLS client stall every scrape). The WSGI app runs on
+Hypercorn's executor threads, so one slow collection never delays the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import hashlib
+import html
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import bcrypt
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+from prometheus_client.exposition import choose_encoder, gzip_accepted
+from prometheus_client.metrics_core import Metric
+
+from . import __version__
+from .engine import Engine
+from .webconfig import WebConfig
+
+log = logging.getLogger("pagerkit.http")
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+HANDSHAKE_TIMEOUT = 5.0
+KEEP_ALIVE_TIMEOUT = 5.0
+WORKER_THREADS = 16
+
+
+class _Families:
+    """What prometheus-client's encoders expect: something with ``collect()``."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+class BasicAuth:
+    """Checks ``basic_auth_users`` (bcrypt). Verified credentials are cached, and one
+    bcrypt check runs at a time: a flood of wrong passwords gets 429, not every CPU."""
+
+    CACHE_SIZE = 64
+
+    def __init__(self, users: Iterable[tuple[str, bytes]]) -> None:
+        self._users = dict(users)
+        self._verified: OrderedDict[bytes, None] = OrderedDict()
+        self._checking = threading.Lock()
+
+    def check(self, header: str | None) -> int:
+        """200 when allowed, 401 when not, 429 when another check is running."""
+        user, password = _credentials(header)
+        hashed = self._users.get(user or "")
+        if user is None or password is None or hashed is None:
+            return 401
+        key = hashlib.sha256(b"\0".join([user.encode(), password, hashed])).digest()
+        if key in self._verified:
+            return 200
+        if not self._checking.acquire(blocking=False):
+            return 429
+        try:
+            ok = bcrypt.checkpw(password, hashed)
+        finally:
+            self._checking.release()
+        if ok:
+            self._verified[key] = None
+            while len(self._verified) > self.CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return 200 if ok else 401
+
+
+def _credentials(header: str | None) -> tuple[str | None, bytes | None]:
+    if not header or not header.lower().startswith("basic "):
+        return None, None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True)
+    except ValueError:
+        return None, None
+    user, sep, password = decoded.partition(b":")
+    if not sep:
+        return None, None
+    return user.decode("utf-8", "replace"), password
+
+
+def scrape_timeout(environ: dict[str, Any]) -> float | None:
+    """Prometheus's ``X-Prometheus-Scrape-Timeout-Seconds``, if present and sane."""
+    try:
+        value = float(environ.get("HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS", ""))
+    except ValueError:
+        return None
+    return value if 0 < value < 86400 else None
+
+
+class MetricsApp:
+    """The WSGI application: ``/`` lists the sources, ``/metrics`` collects and encodes."""
+
+    def __init__(self, engine: Engine, web: WebConfig | None = None) -> None:
+        self.engine = engine
+        self.auth = BasicAuth(web.basic_auth_users) if web and web.basic_auth_users else None
+        self.headers = list(web.headers) if web else []
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse
+                 ) -> list[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path not in ("/", "/metrics"):
+            return self._reply(start_response, "404 Not Found", b"not found\n")
+        if method not in ("GET", "HEAD"):
+            return self._reply(start_response, "405 Method Not Allowed", b"use GET\n",
+                               [("Allow", "GET, HEAD")])
+        if self.auth is not None:
+            status = self.auth.check(environ.get("HTTP_AUTHORIZATION"))
+            if status == 401:
+                return self._reply(start_response, "401 Unauthorized", b"unauthorized\n",
+                                   [("WWW-Authenticate", 'Basic realm="pagerkit"')])
+            if status == 429:
+                return self._reply(start_response, "429 Too Many Requests", b"busy\n",
+                                   [("Retry-After", "1")])
+        if path == "/":
+            return self._reply(start_response, "200 OK", self._landing(),
+                               [("Content-Type", "text/html; charset=utf-8")])
+        return self._metrics(environ, start_response)
+
+    def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        families = self.engine.collect(scrape_timeout(environ))
+        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+        body = encoder(_Families(families))  # type: ignore[arg-type]
+        headers = [("Content-Type", content_type)]
+        if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
+            body = gzip.compress(body, compresslevel=1)
+            headers.append(("Content-Encoding", "gzip"))
+        return self._reply(start_response, "200 OK", body, headers)
+
+    def _reply(self, start_response: StartResponse, status: str, body: bytes,
+               headers: list[tuple[str, str]] | None = None) -> list[bytes]:
+        headers = headers or [("Content-Type", "text/plain; charset=utf-8")]
+        start_response(status, [*headers, *self.headers,
+                                ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _landing(self) -> bytes:
+        rows = "".join(
+            f"<tr><td>{html.escape(r.source.name)}</td><td>{html.escape(r.source.collector)}"
+            f"</td><td>{html.escape(r.source.describe())}</td></tr>"
+            for r in self.engine.runners)
+        return (
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>pagerkit</title></head>"
+            f"<body><h1>pagerkit {html.escape(__version__)}</h1>"
+            "<p><a href=\"metrics\">metrics</a></p>"
+            "<table><thead><tr><th>source</th><th>collector</th><th>target</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></body></html>\n").encode()
+
+
+def hypercorn_config(host: str, port: int, web: WebConfig | None) -> HypercornConfig:
+    config = _TLSConfig(web) if web is not None and web.tls is not None else HypercornConfig()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.ssl_handshake_timeout = HANDSHAKE_TIMEOUT
+    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT
+    config.accesslog = None
+    config.errorlog = logging.getLogger("pagerkit.http")
+    config.alpn_protocols = ["http/1.1"]
+    config.backlog = 1024
+    return config
+
+
+class _TLSConfig(HypercornConfig):
+    """Hypercorn's TLS context, with the web config's client-certificate and version rules."""
+
+    def __init__(self, web: WebConfig) -> None:
+        super().__init__()
+        assert web.tls is not None
+        self._tls = web.tls
+        self.certfile = str(web.tls.cert_file)
+        self.keyfile = str(web.tls.key_file)
+        if web.tls.client_ca_file is not None:
+            self.ca_certs = str(web.tls.client_ca_file)
+        self.verify_mode = web.tls.verify_mode
+
+    def create_ssl_context(self):  # type: ignore[no-untyped-def]
+        context = super().create_ssl_context()
+        if context is not None:
+            context.minimum_version = self._tls.min_version
+            if self._tls.max_version is not None:
+                context.maximum_version = self._tls.max_version
+        return context
+
+
+class Server:
+    """Hypercorn on its own event-loop thread; ``stop()`` shuts it down gracefully."""
+
+    def __init__(self, app: MetricsApp, config: HypercornConfig) -> None:
+        self.app = app
+        self.config = config
+        self._loop = asyncio.new_event_loop()
+        self._stopping: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="http", daemon=True)
+
+    def start(self) -> None:
+        """Start listening; raise ``OSError`` if the address cannot be bound."""
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        if self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout=10)
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.set_default_executor(ThreadPoolExecutor(WORKER_THREADS, "scrape"))
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to start() or logged
+            if not self._ready.is_set():
+                self._error = exc
+                self._ready.set()
+            else:
+                log.exception("HTTP server stopped")
+        finally:
+            self._loop.close()
+
+    async def _serve(self) -> None:
+        self._stopping = asyncio.Event()
+        sockets = self.config.create_sockets()  # binds now, so errors reach start()
+        self._sockets = sockets
+        self._ready.set()
+        await serve(self.app, self._bound(sockets), shutdown_trigger=self._stopping.wait,
+                    mode="wsgi")
+
+    def _bound(self, sockets: Any) -> HypercornConfig:
+        config = self.config
+        config.create_sockets = lambda: sockets  # type: ignore[method-assign]
+        return config
+
+    @property
+    def port(self) -> int:
+        sockets = self._sockets.secure_sockets or self._sockets.insecure_sockets
+        return int(sockets[0].getsockname()[1])

@@ -1,0 +1,99 @@
+"""YAML documents that remember where each value came from.
+
+PyYAML keeps the last of two duplicate keys silently and forgets line numbers once a
+document is constructed; Prometheus and Alertmanager refuse duplicates. Here the node
+tree is walked once: duplicates are refused, and every value's path gets its line, so
+a schema error can name ``file:line``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed document, its file name and the 1-based line of every path in it."""
+
+    path: str
+    data: Any
+    lines: dict[PathKey, int]
+
+    def line_of(self, key: PathKey) -> int:
+        """The line of ``key``, or of its nearest ancestor that has one."""
+        probe = tuple(key)
+        while probe:
+            if probe in self.lines:
+                return self.lines[probe]
+            probe = probe[:-1]
+        return self.lines.get((), 1)
+
+    def error(self, key: PathKey, message: str) -> UserError:
+        return UserError(self.path, self.line_of(key), message)
+
+
+def load_yaml(path: str | Path) -> YamlDocument:
+    """Read and parse ``path``; a missing file or bad YAML is a ``UserError``."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(name, None, f"cannot read the file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(name, None, "the file is not UTF-8 text") from None
+    return parse_yaml(text, name)
+
+
+def parse_yaml(text: str, name: str) -> YamlDocument:
+    """Parse one YAML document; an empty document is an empty mapping."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise UserError(name, line, f"invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(name, None, f"invalid YAML: {exc}") from None
+    if node is None:
+        return YamlDocument(name, {}, {(): 1})
+    lines: dict[PathKey, int] = {}
+    _walk(node, (), lines, name)
+    loader = yaml.SafeLoader(text)
+    try:
+        data = loader.construct_document(node)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise UserError(name, line, f"invalid YAML: {exc.problem}") from None
+    finally:
+        loader.dispose()
+    return YamlDocument(name, data, lines)
+
+
+def _walk(node: yaml.Node, key: PathKey, lines: dict[PathKey, int], name: str) -> None:
+    lines[key] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise UserError(name, key_node.start_mark.line + 1,
+                                "YAML merge keys (<<) are not supported; repeat the keys")
+            child = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if child in seen:
+                raise UserError(name, line, f"duplicate key {child!r} (first defined on line "
+                                            f"{seen[child]}); keep one of them")
+            seen[child] = line
+            _walk(value_node, (*key, child), lines, name)
+            lines[(*key, child)] = line
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*key, index), lines, name)
