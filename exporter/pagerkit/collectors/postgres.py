@@ -78,6 +78,8 @@ class PostgresSource:
             if self.config.health:
                 families += self._health(conn, deadline)
             for spec in self.config.queries:
+                if self._clock() >= deadline:
+                    raise CollectError("timeout", "the deadline passed between queries")
                 self._run_query_if_due(conn, spec, deadline)
             families += self._query_families()
             return families

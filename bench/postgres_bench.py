@@ -1,0 +1,620 @@
+"""Scrape cost of pagerkit's PostgreSQL source against two other exporters.
+
+What it measures, per exporter, scraping ``/metrics`` one request at a time as
+Prometheus would (keep-alive, gzip, Prometheus's Accept header): the scrape latency
+(median, p95), the exporter's CPU time per scrape (utime + stime from /proc, all
+threads), its peak RSS (VmHWM), and how many series it answered with. The database is
+a fresh one holding the example ``jobs`` table (examples/jobs.sql) filled with
+1,000,000 jobs over 20 queues.
+
+Why: pagerkit is meant to cost next to nothing on top of the SQL it runs. So the SQL is
+also timed alone (psycopg, warm connection), and the table states pagerkit's own
+overhead: scrape latency minus that SQL time. The targets (bench/README.md) compare
+pagerkit with health only to prometheus-postgres-exporter's default scrape, and
+pagerkit with the example application queries to query-exporter running the same SQL.
+
+Run it with the project's venv: ``.venv/bin/python bench/postgres_bench.py`` (what
+``make bench`` runs). It creates and drops its own database, installs query-exporter
+into bench/.venv-query-exporter on first use, starts each exporter on a free loopback
+port in turn, and rewrites the results block of bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import psycopg
+    import requests
+    import yaml
+except ImportError as exc:  # the project venv with the test extra has all three
+    sys.exit(f"postgres_bench: missing Python package {exc.name!r}; run it with the project "
+             "venv after `pip install -e '.[test]'` (.venv/bin/python bench/postgres_bench.py)")
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+EXAMPLE_DDL = ROOT / "examples" / "jobs.sql"
+EXAMPLE_CONFIG = ROOT / "examples" / "pagerkit.yaml"
+README = BENCH / "README.md"
+RESULTS_JSON = BENCH / "results" / "postgres_bench.json"
+APP_QUERIES = ("jobs_by_state", "oldest_queued_job")
+
+PAGERKIT = ROOT / ".venv" / "bin" / "pagerkit"
+POSTGRES_EXPORTER = Path("/usr/bin/prometheus-postgres-exporter")
+QE_VENV = BENCH / ".venv-query-exporter"
+# SQLAlchemy 2.1, which query-exporter 5 pulls in, drives postgresql:// with psycopg 3.
+QE_REQUIREMENTS = ("query-exporter>=5,<6", "psycopg[binary]>=3.1")
+
+BEGIN_MARK = "<!-- postgres-bench:begin (written by bench/postgres_bench.py) -->"
+END_MARK = "<!-- postgres-bench:end -->"
+
+# What Prometheus 2.x sends: OpenMetrics preferred, gzip accepted, its scrape timeout told.
+SCRAPE_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+              "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+    "X-Prometheus-Scrape-Timeout-Seconds": "10",
+}
+TARGET_OVERHEAD_MS = 10.0
+TARGET_RSS_MB = 60.0
+
+
+class BenchError(Exception):
+    """Something the person running the benchmark must fix; printed without a traceback."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    rows: int = 1_000_000
+    queues: int = 20
+    queued: int = 5_000
+    running: int = 300
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """One exporter process to benchmark: how to start it and what SQL it runs."""
+
+    label: str
+    config: str
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    port: int
+    sql_ms: float | None  # the median time of the SQL it runs, None when unknown
+
+
+@dataclass
+class Result:
+    label: str
+    config: str
+    scrapes: int
+    median_ms: float
+    p95_ms: float
+    sql_ms: float | None
+    cpu_ms_per_scrape: float
+    peak_rss_mb: float
+    series: int
+    latencies_ms: list[float] = field(repr=False)
+
+    @property
+    def overhead_ms(self) -> float | None:
+        return None if self.sql_ms is None else self.median_ms - self.sql_ms
+
+
+# --------------------------------------------------------------------------- database
+
+LOAD_FINISHED = """
+INSERT INTO jobs (queue, state, created_at, started_at, finished_at)
+SELECT queue, state, created, started, started + (5 + random() * 600) * interval '1 second'
+FROM (SELECT queue, state, created, created + random() * 120 * interval '1 second' AS started
+      FROM (SELECT 'env-' || lpad((1 + i %% %(queues)s)::text, 2, '0') AS queue,
+                   CASE WHEN random() < 0.9 THEN 'succeeded' ELSE 'failed' END AS state,
+                   now() - interval '20 minutes'
+                         - (1 - i::float8 / %(n)s) * interval '30 days' AS created
+            FROM generate_series(1, %(n)s) AS i) AS jobs) AS timed
+"""
+LOAD_RUNNING = """
+INSERT INTO jobs (queue, state, created_at, started_at)
+SELECT queue, 'running', started - random() * interval '5 minutes', started
+FROM (SELECT 'env-' || lpad((1 + i %% %(queues)s)::text, 2, '0') AS queue,
+             now() - random() * interval '30 minutes' AS started
+      FROM generate_series(1, %(n)s) AS i) AS jobs
+"""
+LOAD_QUEUED = """
+INSERT INTO jobs (queue, state, created_at)
+SELECT 'env-' || lpad((1 + i %% %(queues)s)::text, 2, '0'), 'queued',
+       now() - random() * interval '1 hour'
+FROM generate_series(1, %(n)s) AS i
+"""
+
+
+def admin_dsn(args: argparse.Namespace, dbname: str = "postgres") -> str:
+    return f"host={args.pg_host} port={args.pg_port} user={args.pg_user} dbname={dbname}"
+
+
+@contextlib.contextmanager
+def bench_database(args: argparse.Namespace) -> Iterator[str]:
+    """A uniquely named database, dropped afterwards whatever happened."""
+    name = f"pagerkit_bench_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(admin_dsn(args), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        raise BenchError(f"cannot reach PostgreSQL at {args.pg_host}:{args.pg_port} as "
+                         f"{args.pg_user}: {str(exc).strip()}") from None
+    try:
+        yield name
+    finally:
+        with psycopg.connect(admin_dsn(args), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        log(f"dropped database {name}")
+
+
+def load_jobs(dsn: str, data: Dataset) -> None:
+    """The example DDL, then the jobs, generated server-side; VACUUM ANALYZE after."""
+    finished = data.rows - data.queued - data.running
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(EXAMPLE_DDL.read_text())  # type: ignore[arg-type]  # no parameters
+        conn.execute("SELECT setseed(0.42)")
+        for sql, n in ((LOAD_FINISHED, finished), (LOAD_RUNNING, data.running),
+                       (LOAD_QUEUED, data.queued)):
+            conn.execute(sql, {"n": n, "queues": data.queues})  # type: ignore[arg-type]
+        # VACUUM as autovacuum would after a bulk insert (visibility map, hint bits), and
+        # the ANALYZE the planner needs.
+        conn.execute("VACUUM (ANALYZE) jobs")
+
+
+def server_version(dsn: str) -> str:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "?"
+
+
+def median_ms(run: Callable[[], object], times: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        run()
+    samples = []
+    for _ in range(times):
+        start = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def time_queries(dsn: str, queries: dict[str, str], times: int) -> dict[str, float]:
+    """Median milliseconds of each application query alone, on one warm connection."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return {name: median_ms(fetch_all(conn, sql), times) for name, sql in queries.items()}
+
+
+def fetch_all(conn: psycopg.Connection[Any], sql: str) -> Callable[[], object]:
+    return lambda: conn.execute(sql).fetchall()  # type: ignore[call-overload]
+
+
+def time_health(dsn: str, times: int) -> float | None:
+    """Median milliseconds of pagerkit's health statements alone, as pagerkit runs them
+    (one read-only transaction, binary cursor); None if that function moved."""
+    try:
+        from pagerkit.collectors.postgres import fetch_health
+    except ImportError as exc:
+        log(f"warning: cannot import pagerkit's fetch_health ({exc}); health SQL not timed")
+        return None
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.read_only = True
+
+        def run() -> None:
+            with conn.transaction(), conn.cursor(binary=True) as cur:
+                fetch_health(cur)
+
+        return median_ms(run, times)
+
+
+# --------------------------------------------------------------------------- configs
+
+def app_queries() -> list[dict[str, Any]]:
+    """The two application queries, as examples/pagerkit.yaml defines them."""
+    doc = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    found = {q["name"]: q for s in doc["sources"] if s["kind"] == "postgres"
+             for q in s.get("queries", [])}
+    missing = [name for name in APP_QUERIES if name not in found]
+    if missing:
+        raise BenchError(f"{EXAMPLE_CONFIG}: no query named {', '.join(missing)}; the benchmark "
+                         f"runs {', '.join(APP_QUERIES)}")
+    return [found[name] for name in APP_QUERIES]
+
+
+def pagerkit_config(path: Path, dsn: str, port: int, queries: list[dict[str, Any]]) -> Path:
+    source: dict[str, Any] = {"name": "bench", "kind": "postgres", "dsn": dsn,
+                              "timeout": "10s", "health": True}
+    if queries:
+        source["queries"] = queries
+    doc = {"web": {"listen_address": f"127.0.0.1:{port}"},
+           "log": {"level": "warning"}, "sources": [source]}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def query_exporter_config(path: Path, url: str, queries: list[dict[str, Any]]) -> Path:
+    """The same SQL for query-exporter, which wants each value column named as its metric:
+    the query is wrapped, not rewritten. No interval, so it runs on every scrape."""
+    metrics: dict[str, Any] = {}
+    qe_queries: dict[str, Any] = {}
+    for query in queries:
+        columns: list[str] = []
+        for metric in query["metrics"]:
+            metrics[metric["name"]] = {"type": metric["type"], "description": metric["help"],
+                                       "labels": list(metric.get("labels", []))}
+            columns += [*metric.get("labels", []), f'{metric["value"]} AS {metric["name"]}']
+        sql = f"SELECT {', '.join(dict.fromkeys(columns))} FROM ({query['sql']}) AS q"
+        qe_queries[query["name"]] = {"databases": ["bench"], "metrics": list(
+            m["name"] for m in query["metrics"]), "sql": sql, "timeout": 10}
+    doc = {"databases": {"bench": {"dsn": url}}, "metrics": metrics, "queries": qe_queries}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def query_exporter_bin() -> Path:
+    """bench/.venv-query-exporter/bin/query-exporter, installed from PyPI on first use."""
+    binary = QE_VENV / "bin" / "query-exporter"
+    if binary.exists():
+        return binary
+    log(f"installing {QE_REQUIREMENTS[0]} into {QE_VENV.relative_to(ROOT)} ...")
+    python = shutil.which("python3") or sys.executable
+    try:
+        subprocess.run([python, "-m", "venv", str(QE_VENV)], check=True)
+        subprocess.run([str(QE_VENV / "bin" / "pip"), "install", "--quiet", *QE_REQUIREMENTS],
+                       check=True)
+    except subprocess.CalledProcessError as exc:
+        raise BenchError(f"could not install query-exporter into {QE_VENV}: {exc}; remove "
+                         "the folder and retry, or install it there by hand") from None
+    return binary
+
+
+def require(path: Path, hint: str) -> Path:
+    if not path.exists():
+        raise BenchError(f"{path} not found: {hint}")
+    return path
+
+
+def version_of(binary: Path) -> str:
+    """The first version number ``binary --version`` prints (some print it on stderr)."""
+    done = subprocess.run([str(binary), "--version"], capture_output=True, text=True,
+                          timeout=30)
+    found = re.search(r"\d+\.\d+(?:\.\d+)?", done.stdout + done.stderr)
+    return found.group(0) if found else "?"
+
+
+# --------------------------------------------------------------------------- processes
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def started(exporter: Exporter, logdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The exporter, running and answering /metrics; always stopped on the way out."""
+    logfile = logdir / f"{re.sub(r'[^a-z0-9]+', '-', exporter.label + exporter.config)}.log"
+    with logfile.open("wb") as out:
+        proc = subprocess.Popen(exporter.argv, env={**os.environ, **exporter.env},
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_ready(proc, metrics_url(exporter), logfile)
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, logfile: Path,
+               timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{proc.args[0]} exited with {proc.returncode} before serving; "
+                             f"its log ({logfile}):\n{tail(logfile)}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, headers=SCRAPE_HEADERS, timeout=15).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise BenchError(f"{url} did not answer 200 within {timeout:g}s; log:\n{tail(logfile)}")
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the whole process (every thread), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise BenchError(f"no VmHWM in /proc/{pid}/status")
+
+
+# --------------------------------------------------------------------------- scraping
+
+def metrics_url(exporter: Exporter) -> str:
+    return f"http://127.0.0.1:{exporter.port}/metrics"
+
+
+def scrape(session: requests.Session, url: str) -> tuple[float, str]:
+    """One scrape: milliseconds until the whole body is in, and the (decoded) body."""
+    start = time.perf_counter()
+    response = session.get(url, headers=SCRAPE_HEADERS, timeout=30)
+    body = response.text
+    elapsed = (time.perf_counter() - start) * 1000
+    if response.status_code != 200:
+        raise BenchError(f"{url} answered {response.status_code}: {body[:200]}")
+    return elapsed, body
+
+
+def series_in(body: str) -> int:
+    return sum(1 for line in body.splitlines() if line and not line.startswith("#"))
+
+
+def measure(exporter: Exporter, proc: subprocess.Popen[bytes], warmup: int,
+            scrapes: int) -> Result:
+    url = metrics_url(exporter)
+    with requests.Session() as session:
+        for _ in range(warmup):
+            scrape(session, url)
+        cpu_before = cpu_seconds(proc.pid)
+        latencies, bodies = zip(*(scrape(session, url) for _ in range(scrapes)), strict=True)
+        cpu = cpu_seconds(proc.pid) - cpu_before
+    check_body(exporter, bodies[-1])
+    ordered = sorted(latencies)
+    return Result(exporter.label, exporter.config, scrapes, statistics.median(ordered),
+                  ordered[math.ceil(0.95 * len(ordered)) - 1], exporter.sql_ms,
+                  cpu * 1000 / scrapes, peak_rss_mb(proc.pid), series_in(bodies[-1]),
+                  list(latencies))
+
+
+def check_body(exporter: Exporter, body: str) -> None:
+    """A fast scrape that failed is no result: pagerkit must say up 1, and the
+    application metrics must be there where they were asked for."""
+    if exporter.label == "pagerkit" and not re.search(r"^pagerkit_up\{[^}]*\} 1(\.0)?$", body,
+                                                      re.MULTILINE):
+        raise BenchError(f"pagerkit ({exporter.config}) reports the source down:\n{body[:800]}")
+    if "queries" in exporter.config and "\nci_jobs{" not in body:
+        raise BenchError(f"{exporter.label}: no ci_jobs series in the scrape:\n{body[:800]}")
+
+
+# --------------------------------------------------------------------------- report
+
+@dataclass(frozen=True)
+class Machine:
+    date: str
+    cpus: int
+    cpu_model: str
+    python: str
+    postgres: str
+    versions: dict[str, str]
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def table(results: Sequence[Result]) -> str:
+    head = ("| exporter | configuration | scrapes | median ms | p95 ms | SQL ms | "
+            "own overhead ms | CPU ms/scrape | peak RSS MB | series |\n"
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+    rows = [f"| {r.label} | {r.config} | {r.scrapes} | {r.median_ms:.1f} | {r.p95_ms:.1f} | "
+            f"{fmt(r.sql_ms)} | {fmt(r.overhead_ms)} | {r.cpu_ms_per_scrape:.1f} | "
+            f"{r.peak_rss_mb:.1f} | {r.series} |" for r in results]
+    return head + "\n".join(rows) + "\n"
+
+
+def verdicts(results: Sequence[Result]) -> list[str]:
+    """One line per target: met or not, with the numbers."""
+    by = {(r.label, r.config): r for r in results}
+    health, full = by[("pagerkit", "health")], by[("pagerkit", "health + 2 queries")]
+    pge, qe = by[("prometheus-postgres-exporter", "defaults")], by[("query-exporter",
+                                                                    "2 queries")]
+    lines = []
+    for r in (health, full):
+        ok = r.overhead_ms is not None and r.overhead_ms < TARGET_OVERHEAD_MS
+        lines.append(f"{met(ok)} own overhead under {TARGET_OVERHEAD_MS:g} ms at the median "
+                     f"({r.config}): {r.median_ms:.1f} ms scrape - {fmt(r.sql_ms)} ms SQL = "
+                     f"{fmt(r.overhead_ms)} ms")
+    for r in (health, full):
+        lines.append(f"{met(r.peak_rss_mb < TARGET_RSS_MB)} peak RSS under "
+                     f"{TARGET_RSS_MB:g} MB ({r.config}): {r.peak_rss_mb:.1f} MB")
+    lines.append(f"{met(health.median_ms <= pge.median_ms)} health only no slower than "
+                 f"prometheus-postgres-exporter's default scrape: {health.median_ms:.1f} ms vs "
+                 f"{pge.median_ms:.1f} ms median")
+    lines.append(f"{met(full.median_ms < qe.median_ms)} with the application queries faster "
+                 f"than query-exporter: {full.median_ms:.1f} ms vs {qe.median_ms:.1f} ms median")
+    return lines
+
+
+def met(ok: bool) -> str:
+    return "- **met**:" if ok else "- **NOT met**:"
+
+
+def report(machine: Machine, data: Dataset, sql: dict[str, float | None],
+           results: Sequence[Result]) -> str:
+    versions = "; ".join(f"{k} {v}" for k, v in machine.versions.items())
+    sql_line = ", ".join(f"{k} {fmt(v, 2)} ms" for k, v in sql.items())
+    return (
+        f"### Results, {machine.date}\n\n"
+        f"Machine: {machine.cpus} CPUs ({machine.cpu_model}), Python {machine.python}, "
+        f"PostgreSQL {machine.postgres}. Exporters: {versions}.\n\n"
+        f"Data: {data.rows:,} jobs over {data.queues} queues ({data.queued:,} queued, "
+        f"{data.running:,} running, the rest finished). SQL alone, median: {sql_line}.\n\n"
+        f"{table(results)}\n"
+        "SQL ms is the median of the SQL that exporter runs, timed alone (pagerkit: its "
+        "health statements, plus the two queries in the second row); own overhead is the "
+        "median scrape minus it. prometheus-postgres-exporter runs its own SQL, not timed "
+        "here.\n\n"
+        "Targets:\n\n" + "\n".join(verdicts(results)) + "\n")
+
+
+def write_readme(block: str) -> None:
+    text = README.read_text() if README.exists() else ""
+    new = f"{BEGIN_MARK}\n{block}{END_MARK}"
+    if BEGIN_MARK in text and END_MARK in text:
+        before, rest = text.split(BEGIN_MARK, 1)
+        text = before + new + rest.split(END_MARK, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + new + "\n"
+    README.write_text(text)
+
+
+def write_json(machine: Machine, results: Sequence[Result]) -> None:
+    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_JSON.write_text(json.dumps({"machine": asdict(machine),
+                                        "results": [asdict(r) for r in results]}, indent=1))
+
+
+# --------------------------------------------------------------------------- main
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def exporters(db: str, args: argparse.Namespace, workdir: Path, qe_bin: Path,
+              sql: dict[str, float | None]) -> list[Exporter]:
+    queries = app_queries()
+    dsn = admin_dsn(args, db)
+    url = f"postgresql://{args.pg_user}@{args.pg_host}:{args.pg_port}/{db}"
+    health, apps = sql["pagerkit health"], [sql[name] for name in APP_QUERIES]
+    apps_ms = None if None in apps else sum(a for a in apps if a is not None)
+    both = None if health is None or apps_ms is None else health + apps_ms
+    runs = []
+    for config, qs, sql_ms in (("health", [], health), ("health + 2 queries", queries, both)):
+        port = free_port()
+        path = pagerkit_config(workdir / f"pagerkit-{len(qs)}.yaml", dsn, port, qs)
+        runs.append(Exporter("pagerkit", config, (str(PAGERKIT), "serve", "--config",
+                                                  str(path)), {}, port, sql_ms))
+    port = free_port()
+    runs.append(Exporter("prometheus-postgres-exporter", "defaults",
+                         (str(POSTGRES_EXPORTER), f"--web.listen-address=127.0.0.1:{port}"),
+                         {"DATA_SOURCE_NAME": f"{url}?sslmode=disable"}, port, None))
+    port = free_port()
+    qe_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    path = query_exporter_config(workdir / "query-exporter.yaml", qe_url, queries)
+    runs.append(Exporter("query-exporter", "2 queries",
+                         (str(qe_bin), "--config", str(path), "--host", "127.0.0.1", "--port",
+                          str(port), "--log-level", "warning"), {}, port, apps_ms))
+    return runs
+
+
+def run(args: argparse.Namespace) -> int:
+    require(PAGERKIT, "create the project venv: python3 -m venv .venv && "
+                      ".venv/bin/pip install -e '.[test]'")
+    require(POSTGRES_EXPORTER, "apt-get install prometheus-postgres-exporter")
+    require(EXAMPLE_DDL, "the example DDL is part of the repository")
+    qe_bin = query_exporter_bin()
+    data = Dataset(rows=args.rows)
+    with tempfile.TemporaryDirectory(prefix="pagerkit-bench-") as tmp, \
+            bench_database(args) as db:
+        workdir = Path(tmp)
+        dsn = admin_dsn(args, db)
+        log(f"loading {data.rows:,} jobs into {db} ...")
+        load_jobs(dsn, data)
+        sql = time_sql(dsn, args.sql_runs)
+        results = []
+        for exporter in exporters(db, args, workdir, qe_bin, sql):
+            log(f"{exporter.label} ({exporter.config}) on port {exporter.port} ...")
+            with started(exporter, workdir) as proc:
+                results.append(measure(exporter, proc, args.warmup, args.scrapes))
+        machine = Machine(dt.date.today().isoformat(), os.cpu_count() or 0, cpu_model(),
+                          platform.python_version(), server_version(dsn), {
+                              "pagerkit": version_of(PAGERKIT),
+                              "prometheus-postgres-exporter": version_of(POSTGRES_EXPORTER),
+                              "query-exporter": version_of(qe_bin)})
+    block = report(machine, data, sql, results)
+    print(block)
+    if not args.no_readme:
+        write_readme(block)
+        write_json(machine, results)
+        log(f"wrote {README.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
+    return 0
+
+
+def time_sql(dsn: str, times: int) -> dict[str, float | None]:
+    queries = {q["name"]: q["sql"] for q in app_queries()}
+    log(f"timing the SQL alone ({times} runs each) ...")
+    timed: dict[str, float | None] = dict(time_queries(dsn, queries, times))
+    timed["pagerkit health"] = time_health(dsn, times)
+    return timed
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scrapes", type=int, default=100, help="measured scrapes per exporter "
+                                                             "(default 100, at least 50)")
+    p.add_argument("--warmup", type=int, default=3, help="unmeasured scrapes first (3)")
+    p.add_argument("--sql-runs", type=int, default=50, help="runs of each SQL timed alone")
+    p.add_argument("--rows", type=int, default=1_000_000, help="jobs to generate")
+    p.add_argument("--pg-host", default=os.environ.get("PGHOST", "127.0.0.1"))
+    p.add_argument("--pg-port", default=os.environ.get("PGPORT", "5432"))
+    p.add_argument("--pg-user", default=os.environ.get("PGUSER", "postgres"))
+    p.add_argument("--no-readme", action="store_true", help="print only; leave README alone")
+    return p
+
+
+def on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through every finally: processes, database
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.scrapes < 50:
+        print("postgres_bench: --scrapes must be at least 50", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return run(args)
+    except BenchError as exc:
+        print(f"postgres_bench: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

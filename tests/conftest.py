@@ -1,0 +1,70 @@
+"""Shared fixtures: unique PostgreSQL databases, free ports, real tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = os.environ.get("PAGERKIT_TEST_PG", "host=127.0.0.1 port=5432 user=postgres "
+                                              "dbname=postgres")
+
+
+def require(ok: bool, what: str) -> None:
+    """A missing component fails the test in CI and skips it elsewhere."""
+    if ok:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing; CI must have it (make test installs it)")
+    pytest.skip(f"{what} is missing")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def promtool() -> str:
+    path = shutil.which("promtool")
+    require(path is not None, "promtool (Debian package prometheus)")
+    assert path is not None
+    return path
+
+
+def promtool_check_metrics(promtool: str, text: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([promtool, "check", "metrics"], input=text, text=True,
+                          capture_output=True, timeout=30, check=False)
+
+
+def _admin() -> psycopg.Connection:
+    try:
+        return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        require(False, f"PostgreSQL at {PG_ADMIN} ({exc})")
+        raise
+
+
+@pytest.fixture
+def pg_dsn() -> Iterator[str]:
+    """A fresh database with the example jobs table, dropped afterwards."""
+    name = f"pagerkit_test_{uuid.uuid4().hex[:12]}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute((ROOT / "examples" / "jobs.sql").read_text())
+        yield dsn
+    finally:
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
