@@ -32,7 +32,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,20 @@ except ImportError as exc:  # the project venv with the test extra has all three
     sys.exit(f"postgres_bench: missing Python package {exc.name!r}; run it with the project "
              "venv after `pip install -e '.[test]'` (.venv/bin/python bench/postgres_bench.py)")
 
+from benchkit import (
+    BenchError,
+    cpu_model,
+    cpu_seconds,
+    free_port,
+    log,
+    peak_rss_mb,
+    replace_block,
+    running,
+    scrape,
+    series_in,
+    version_of,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 EXAMPLE_DDL = ROOT / "examples" / "jobs.sql"
@@ -68,19 +81,10 @@ QE_REQUIREMENTS = ("query-exporter>=5,<6", "psycopg[binary]>=3.1")
 BEGIN_MARK = "<!-- postgres-bench:begin (written by bench/postgres_bench.py) -->"
 END_MARK = "<!-- postgres-bench:end -->"
 
-# What Prometheus 2.x sends: OpenMetrics preferred, gzip accepted, its scrape timeout told.
-SCRAPE_HEADERS = {
-    "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-              "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
-    "Accept-Encoding": "gzip",
-    "X-Prometheus-Scrape-Timeout-Seconds": "10",
-}
 TARGET_OVERHEAD_MS = 10.0
+# Not one of the targets' configurations: the same work query-exporter does, for context.
+NO_HEALTH = "2 queries, health off (context)"
 TARGET_RSS_MB = 60.0
-
-
-class BenchError(Exception):
-    """Something the person running the benchmark must fix; printed without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ class Result:
     cpu_ms_per_scrape: float
     peak_rss_mb: float
     series: int
+    collect_ms: float | None  # pagerkit's own pagerkit_collect_duration_seconds, median
     latencies_ms: list[float] = field(repr=False)
 
     @property
@@ -174,11 +179,11 @@ def load_jobs(dsn: str, data: Dataset) -> None:
     """The example DDL, then the jobs, generated server-side; VACUUM ANALYZE after."""
     finished = data.rows - data.queued - data.running
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(EXAMPLE_DDL.read_text())  # type: ignore[arg-type]  # no parameters
+        conn.execute(EXAMPLE_DDL.read_text())  # several statements: allowed without parameters
         conn.execute("SELECT setseed(0.42)")
         for sql, n in ((LOAD_FINISHED, finished), (LOAD_RUNNING, data.running),
                        (LOAD_QUEUED, data.queued)):
-            conn.execute(sql, {"n": n, "queues": data.queues})  # type: ignore[arg-type]
+            conn.execute(sql, {"n": n, "queues": data.queues})
         # VACUUM as autovacuum would after a bulk insert (visibility map, hint bits), and
         # the ANALYZE the planner needs.
         conn.execute("VACUUM (ANALYZE) jobs")
@@ -208,7 +213,7 @@ def time_queries(dsn: str, queries: dict[str, str], times: int) -> dict[str, flo
 
 
 def fetch_all(conn: psycopg.Connection[Any], sql: str) -> Callable[[], object]:
-    return lambda: conn.execute(sql).fetchall()  # type: ignore[call-overload]
+    return lambda: conn.execute(sql).fetchall()
 
 
 def time_health(dsn: str, times: int) -> float | None:
@@ -243,9 +248,10 @@ def app_queries() -> list[dict[str, Any]]:
     return [found[name] for name in APP_QUERIES]
 
 
-def pagerkit_config(path: Path, dsn: str, port: int, queries: list[dict[str, Any]]) -> Path:
+def pagerkit_config(path: Path, dsn: str, port: int, queries: list[dict[str, Any]],
+                    health: bool) -> Path:
     source: dict[str, Any] = {"name": "bench", "kind": "postgres", "dsn": dsn,
-                              "timeout": "10s", "health": True}
+                              "timeout": "10s", "health": health}
     if queries:
         source["queries"] = queries
     doc = {"web": {"listen_address": f"127.0.0.1:{port}"},
@@ -296,97 +302,19 @@ def require(path: Path, hint: str) -> Path:
     return path
 
 
-def version_of(binary: Path) -> str:
-    """The first version number ``binary --version`` prints (some print it on stderr)."""
-    done = subprocess.run([str(binary), "--version"], capture_output=True, text=True,
-                          timeout=30)
-    found = re.search(r"\d+\.\d+(?:\.\d+)?", done.stdout + done.stderr)
-    return found.group(0) if found else "?"
-
-
 # --------------------------------------------------------------------------- processes
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @contextlib.contextmanager
 def started(exporter: Exporter, logdir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The exporter, running and answering /metrics; always stopped on the way out."""
-    logfile = logdir / f"{re.sub(r'[^a-z0-9]+', '-', exporter.label + exporter.config)}.log"
-    with logfile.open("wb") as out:
-        proc = subprocess.Popen(exporter.argv, env={**os.environ, **exporter.env},
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_ready(proc, metrics_url(exporter), logfile)
+    name = re.sub(r"[^a-z0-9]+", "-", f"{exporter.label} {exporter.config}".lower())
+    with running(exporter.label, exporter.argv, exporter.env, metrics_url(exporter),
+                 logdir / f"{name}.log") as proc:
         yield proc
-    finally:
-        stop(proc)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
-def wait_ready(proc: subprocess.Popen[bytes], url: str, logfile: Path,
-               timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"{proc.args[0]} exited with {proc.returncode} before serving; "
-                             f"its log ({logfile}):\n{tail(logfile)}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, headers=SCRAPE_HEADERS, timeout=15).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise BenchError(f"{url} did not answer 200 within {timeout:g}s; log:\n{tail(logfile)}")
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the whole process (every thread), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise BenchError(f"no VmHWM in /proc/{pid}/status")
-
-
-# --------------------------------------------------------------------------- scraping
 
 def metrics_url(exporter: Exporter) -> str:
     return f"http://127.0.0.1:{exporter.port}/metrics"
-
-
-def scrape(session: requests.Session, url: str) -> tuple[float, str]:
-    """One scrape: milliseconds until the whole body is in, and the (decoded) body."""
-    start = time.perf_counter()
-    response = session.get(url, headers=SCRAPE_HEADERS, timeout=30)
-    body = response.text
-    elapsed = (time.perf_counter() - start) * 1000
-    if response.status_code != 200:
-        raise BenchError(f"{url} answered {response.status_code}: {body[:200]}")
-    return elapsed, body
-
-
-def series_in(body: str) -> int:
-    return sum(1 for line in body.splitlines() if line and not line.startswith("#"))
 
 
 def measure(exporter: Exporter, proc: subprocess.Popen[bytes], warmup: int,
@@ -400,10 +328,19 @@ def measure(exporter: Exporter, proc: subprocess.Popen[bytes], warmup: int,
         cpu = cpu_seconds(proc.pid) - cpu_before
     check_body(exporter, bodies[-1])
     ordered = sorted(latencies)
+    collected = [d for d in map(collect_duration_ms, bodies) if d is not None]
     return Result(exporter.label, exporter.config, scrapes, statistics.median(ordered),
                   ordered[math.ceil(0.95 * len(ordered)) - 1], exporter.sql_ms,
                   cpu * 1000 / scrapes, peak_rss_mb(proc.pid), series_in(bodies[-1]),
-                  list(latencies))
+                  statistics.median(collected) if collected else None, list(latencies))
+
+
+def collect_duration_ms(body: str) -> float | None:
+    """pagerkit's own account of the collection, to split a scrape into collection
+    (SQL included) and the rest (encoding, HTTP)."""
+    found = re.search(r"^pagerkit_collect_duration_seconds\{[^}]*\} (\S+)$", body,
+                      re.MULTILINE)
+    return float(found.group(1)) * 1000 if found else None
 
 
 def check_body(exporter: Exporter, body: str) -> None:
@@ -426,13 +363,6 @@ class Machine:
     python: str
     postgres: str
     versions: dict[str, str]
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "?"
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
@@ -490,19 +420,17 @@ def report(machine: Machine, data: Dataset, sql: dict[str, float | None],
         "SQL ms is the median of the SQL that exporter runs, timed alone (pagerkit: its "
         "health statements, plus the two queries in the second row); own overhead is the "
         "median scrape minus it. prometheus-postgres-exporter runs its own SQL, not timed "
-        "here.\n\n"
+        "here. The last pagerkit row does what query-exporter does (no health), for "
+        f"context; the targets use the first two.{collect_note(results)}\n\n"
         "Targets:\n\n" + "\n".join(verdicts(results)) + "\n")
 
 
-def write_readme(block: str) -> None:
-    text = README.read_text() if README.exists() else ""
-    new = f"{BEGIN_MARK}\n{block}{END_MARK}"
-    if BEGIN_MARK in text and END_MARK in text:
-        before, rest = text.split(BEGIN_MARK, 1)
-        text = before + new + rest.split(END_MARK, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + new + "\n"
-    README.write_text(text)
+def collect_note(results: Sequence[Result]) -> str:
+    timed = [f"{r.config} {r.collect_ms:.1f} ms" for r in results if r.collect_ms is not None]
+    if not timed:
+        return ""
+    return (" pagerkit's own pagerkit_collect_duration_seconds (collection, SQL included; "
+            f"the rest of a scrape is encoding and HTTP), median: {', '.join(timed)}.")
 
 
 def write_json(machine: Machine, results: Sequence[Result]) -> None:
@@ -513,10 +441,6 @@ def write_json(machine: Machine, results: Sequence[Result]) -> None:
 
 # --------------------------------------------------------------------------- main
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def exporters(db: str, args: argparse.Namespace, workdir: Path, qe_bin: Path,
               sql: dict[str, float | None]) -> list[Exporter]:
     queries = app_queries()
@@ -526,9 +450,11 @@ def exporters(db: str, args: argparse.Namespace, workdir: Path, qe_bin: Path,
     apps_ms = None if None in apps else sum(a for a in apps if a is not None)
     both = None if health is None or apps_ms is None else health + apps_ms
     runs = []
-    for config, qs, sql_ms in (("health", [], health), ("health + 2 queries", queries, both)):
+    for config, on, qs, sql_ms in (("health", True, [], health),
+                                   ("health + 2 queries", True, queries, both),
+                                   (NO_HEALTH, False, queries, apps_ms)):
         port = free_port()
-        path = pagerkit_config(workdir / f"pagerkit-{len(qs)}.yaml", dsn, port, qs)
+        path = pagerkit_config(workdir / f"pagerkit-{len(qs)}-{on}.yaml", dsn, port, qs, on)
         runs.append(Exporter("pagerkit", config, (str(PAGERKIT), "serve", "--config",
                                                   str(path)), {}, port, sql_ms))
     port = free_port()
@@ -571,7 +497,7 @@ def run(args: argparse.Namespace) -> int:
     block = report(machine, data, sql, results)
     print(block)
     if not args.no_readme:
-        write_readme(block)
+        replace_block(README, BEGIN_MARK, END_MARK, block)
         write_json(machine, results)
         log(f"wrote {README.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
     return 0

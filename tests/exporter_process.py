@@ -37,7 +37,8 @@ class ExporterProcess:
         raise RuntimeError(f"pagerkit serve did not listen on {self.port}: {self.stderr()}")
 
     def stderr(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def threads(self) -> int:

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 
@@ -23,13 +24,7 @@ log = logging.getLogger("pagerkit")
 
 
 def build_engine(config: Config) -> Engine:
-    return Engine([KINDS[s.kind].build(s, _monotonic()) for s in config.sources])
-
-
-def _monotonic():  # type: ignore[no-untyped-def]
-    import time
-
-    return time.monotonic
+    return Engine([KINDS[s.kind].build(s, time.monotonic) for s in config.sources])
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -46,7 +41,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     try:
         from .server import _Families
 
-        sys.stdout.write(generate_latest(_Families(engine.collect())).decode())  # type: ignore[arg-type]
+        sys.stdout.write(generate_latest(_Families(engine.collect())).decode())
     finally:
         engine.close()
     return 0

@@ -35,7 +35,7 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s")
 
-    def formatException(self, ei):  # type: ignore[no-untyped-def,override]
+    def formatException(self, ei):  # type: ignore[no-untyped-def]
         return REDACTOR.scrub(super().formatException(ei))
 
 

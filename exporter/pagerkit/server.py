@@ -135,7 +135,7 @@ class MetricsApp:
     def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         families = self.engine.collect(scrape_timeout(environ))
         encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        body = encoder(_Families(families))  # type: ignore[arg-type]
+        body = encoder(_Families(families))
         headers = [("Content-Type", content_type)]
         if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
             body = gzip.compress(body, compresslevel=1)

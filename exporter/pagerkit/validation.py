@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 from jsonschema.exceptions import ValidationError
@@ -41,8 +41,9 @@ def validate(doc: YamlDocument, schema_name: str, value: Any, key: PathKey = ())
 
 def _error_key(error: ValidationError, key: PathKey) -> PathKey:
     path = (*key, *error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
+        allowed = set(schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in allowed)
         if extra:
             return (*path, extra[0])
@@ -74,7 +75,7 @@ def describe(error: ValidationError, key: PathKey) -> str:
         return (f"{where} must be {_article(str(error.validator_value))}, "
                 f"not {_type_name(error.instance)}")
     if kind == "enum":
-        choices = ", ".join(json.dumps(v) for v in error.validator_value)
+        choices = ", ".join(json.dumps(v) for v in cast(list[Any], error.validator_value))
         return f"{where} is {json.dumps(error.instance)}; it must be one of {choices}"
     if kind == "const":
         return f"{where} must be {json.dumps(error.validator_value)}"

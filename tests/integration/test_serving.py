@@ -248,3 +248,66 @@ def test_ten_concurrent_scrapes_share_one_collection(tmp_path):
     finally:
         cluster.destroy()
 
+
+
+def test_golden_scrape_passes_promtool(promtool):
+    from tests.conftest import ROOT
+
+    checked = promtool_check_metrics(promtool, (ROOT / "tests/golden/postgres.prom").read_text())
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_secrets_stay_out_of_metrics_logs_and_pages(tmp_path):
+    """Passwords in a DSN's userinfo and in an environment variable, to servers that
+    refuse or fail: neither appears in /metrics, the landing page or the JSON logs."""
+    closed = free_port()
+    port = free_port()
+    config = write_config(tmp_path, f"""
+web:
+  listen_address: "127.0.0.1:{port}"
+log:
+  level: debug
+  format: json
+sources:
+  - name: uri
+    kind: postgres
+    dsn: "postgresql://app:uri-secret-4711@127.0.0.1:{closed}/app"
+    timeout: 2s
+  - name: env
+    kind: postgres
+    dsn: "host=127.0.0.1 port={closed} user=app dbname=app"
+    password: ${{PAGERKIT_TEST_PASSWORD}}
+    timeout: 2s
+""")
+    proc = ExporterProcess(config, port, env={"PAGERKIT_TEST_PASSWORD": "env-secret-0815"})
+    try:
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        landing = requests.get(f"http://127.0.0.1:{port}/", timeout=5).text
+    finally:
+        assert proc.stop() == 0
+    logs = proc.stderr()
+    assert 'pagerkit_up{collector="postgres",source="uri"} 0.0' in metrics
+    assert "source uri is down" in logs
+    for text in (metrics, landing, logs):
+        assert "uri-secret-4711" not in text
+        assert "env-secret-0815" not in text
+    import json
+
+    for line in logs.splitlines():
+        assert json.loads(line)["level"] in ("debug", "info", "warning", "error")
+
+
+def test_bad_config_exits_2_before_listening(tmp_path):
+    import subprocess
+
+    from tests.exporter_process import PAGERKIT
+
+    port = free_port()
+    config = write_config(tmp_path, f"web:\n  listen_address: '127.0.0.1:{port}'\n"
+                                    "sources: []\n")
+    done = subprocess.run([*PAGERKIT, "serve", "--config", str(config)], capture_output=True,
+                          text=True, timeout=30, check=False)
+    assert done.returncode == 2
+    assert f"{config}:3: sources must not be empty" in done.stderr
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=0.5)

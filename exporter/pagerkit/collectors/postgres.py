@@ -56,7 +56,7 @@ class _QueryState:
 
 class PostgresSource:
     collector = "postgres"
-    error_kinds = ("connect", "auth", "query", "timeout", "internal")
+    error_kinds: tuple[str, ...] = ("connect", "auth", "query", "timeout", "internal")
 
     def __init__(self, config: PostgresConfig, clock: Clock = time.monotonic) -> None:
         self.config = config

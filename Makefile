@@ -1,0 +1,38 @@
+# pagerkit: the front door. `make test` from a fresh clone installs and runs everything.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test unit integration lint services bench demo clean
+
+test: $(STAMP) services
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP) services
+	$(BIN)/pytest tests/integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check exporter tests bench
+	$(BIN)/mypy
+
+services:
+	bash scripts/ensure-services.sh
+
+bench: $(STAMP) services
+	$(BIN)/python bench/postgres_bench.py
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -q python3-venv; \
+	  else echo "install python3-venv (sudo apt-get install python3-venv)" >&2; exit 1; fi; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache exporter/*.egg-info

@@ -1,0 +1,147 @@
+"""What every exporter benchmark here needs: start and stop processes, scrape, read /proc.
+
+Nothing in it knows a backend: bench/postgres_bench.py (and any later benchmark) says what
+to start and what to compare. Linux only (/proc).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import requests
+
+# What Prometheus 2.x sends: OpenMetrics preferred, gzip accepted, its scrape timeout told.
+SCRAPE_HEADERS = {
+    "Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+              "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "Accept-Encoding": "gzip",
+    "X-Prometheus-Scrape-Timeout-Seconds": "10",
+}
+
+
+class BenchError(Exception):
+    """Something the person running the benchmark must fix; printed without a traceback."""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    """A loopback port free right now (another process could still take it first)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running(name: str, argv: Sequence[str], env: dict[str, str], url: str,
+            logfile: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The process, started and answering ``url`` with 200; stopped on the way out,
+    whatever happened. Its output goes to ``logfile``, quoted when it fails to start."""
+    with logfile.open("wb") as out:
+        proc = subprocess.Popen(list(argv), env={**os.environ, **env}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_ready(proc, name, url, logfile)
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def wait_ready(proc: subprocess.Popen[bytes], name: str, url: str, logfile: Path,
+               timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited with {proc.returncode} before serving; "
+                             f"its log ({logfile}):\n{tail(logfile)}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, headers=SCRAPE_HEADERS, timeout=15).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise BenchError(f"{name}: {url} did not answer 200 within {timeout:g}s; its log:\n"
+                     f"{tail(logfile)}")
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the whole process (every thread), in seconds; a tick is 10 ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process has had, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise BenchError(f"no VmHWM in /proc/{pid}/status")
+
+
+def scrape(session: requests.Session, url: str) -> tuple[float, str]:
+    """One scrape: milliseconds until the whole body is in, and the (decoded) body."""
+    start = time.perf_counter()
+    response = session.get(url, headers=SCRAPE_HEADERS, timeout=30)
+    body = response.text
+    elapsed = (time.perf_counter() - start) * 1000
+    if response.status_code != 200:
+        raise BenchError(f"{url} answered {response.status_code}: {body[:200]}")
+    return elapsed, body
+
+
+def series_in(body: str) -> int:
+    """Samples in an exposition (text or OpenMetrics): every line not a comment."""
+    return sum(1 for line in body.splitlines() if line and not line.startswith("#"))
+
+
+def version_of(binary: Path) -> str:
+    """The first version number ``binary --version`` prints (some print it on stderr)."""
+    done = subprocess.run([str(binary), "--version"], capture_output=True, text=True,
+                          timeout=30)
+    found = re.search(r"\d+\.\d+(?:\.\d+)?", done.stdout + done.stderr)
+    return found.group(0) if found else "?"
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def replace_block(path: Path, begin: str, end: str, block: str) -> None:
+    """Put ``block`` between the two marker lines of ``path`` (appended if they are not
+    there); the hand-written text around them stays as it is."""
+    text = path.read_text() if path.exists() else ""
+    new = f"{begin}\n{block}{end}"
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        text = before + new + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + new + "\n"
+    path.write_text(text)
