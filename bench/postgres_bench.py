@@ -84,6 +84,7 @@ END_MARK = "<!-- postgres-bench:end -->"
 TARGET_OVERHEAD_MS = 10.0
 # Not one of the targets' configurations: the same work query-exporter does, for context.
 NO_HEALTH = "2 queries, health off (context)"
+HEALTH = "pagerkit health"  # SqlAlone's name for pagerkit's health statements
 TARGET_RSS_MB = 60.0
 
 
@@ -104,7 +105,7 @@ class Exporter:
     argv: tuple[str, ...]
     env: dict[str, str]
     port: int
-    sql_ms: float | None  # the median time of the SQL it runs, None when unknown
+    sql: tuple[str, ...]  # what SqlAlone times between its scrapes: the SQL it runs
 
 
 @dataclass
@@ -120,6 +121,7 @@ class Result:
     series: int
     collect_ms: float | None  # pagerkit's own pagerkit_collect_duration_seconds, median
     latencies_ms: list[float] = field(repr=False)
+    sql_rounds_ms: list[float | None] = field(repr=False)
 
     @property
     def overhead_ms(self) -> float | None:
@@ -195,43 +197,62 @@ def server_version(dsn: str) -> str:
     return str(row[0]) if row else "?"
 
 
-def median_ms(run: Callable[[], object], times: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        run()
-    samples = []
-    for _ in range(times):
-        start = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
+class SqlAlone:
+    """The SQL the exporters run, timed alone on the benchmark's own warm connection.
 
+    One round (an exporter's statements, once each) runs after each of its scrapes, so
+    the SQL and the scrapes see the same cache, the same plans and the same load: the
+    difference is the exporter's own. Statements run in autocommit with nothing around
+    them; what an exporter adds (BEGIN, SET, COMMIT) counts as its overhead.
+    """
 
-def time_queries(dsn: str, queries: dict[str, str], times: int) -> dict[str, float]:
-    """Median milliseconds of each application query alone, on one warm connection."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        return {name: median_ms(fetch_all(conn, sql), times) for name, sql in queries.items()}
+    def __init__(self, dsn: str, queries: dict[str, str]) -> None:
+        self._conn = psycopg.connect(dsn, autocommit=True)
+        self._conn.read_only = True
+        self._statements = {name: fetch_all(self._conn, sql) for name, sql in queries.items()}
+        health = health_statements(self._conn)
+        if health is not None:
+            self._statements[HEALTH] = health
+        self.samples: dict[str, list[float]] = {name: [] for name in self._statements}
+
+    def round(self, names: Sequence[str]) -> float | None:
+        """Milliseconds for ``names`` run once each; None if one of them cannot be timed."""
+        if any(name not in self._statements for name in names):
+            return None
+        total = 0.0
+        for name in names:
+            start = time.perf_counter()
+            self._statements[name]()
+            ms = (time.perf_counter() - start) * 1000
+            self.samples[name].append(ms)
+            total += ms
+        return total
+
+    def medians(self) -> dict[str, float]:
+        return {name: statistics.median(ms) for name, ms in self.samples.items() if ms}
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 def fetch_all(conn: psycopg.Connection[Any], sql: str) -> Callable[[], object]:
     return lambda: conn.execute(sql).fetchall()
 
 
-def time_health(dsn: str, times: int) -> float | None:
-    """Median milliseconds of pagerkit's health statements alone, as pagerkit runs them
-    (one read-only transaction, binary cursor); None if that function moved."""
+def health_statements(conn: psycopg.Connection[Any]) -> Callable[[], object] | None:
+    """pagerkit's health statements, as its collector sends them (binary cursor); None,
+    with a warning, if the function that holds them has moved."""
     try:
         from pagerkit.collectors.postgres import fetch_health
     except ImportError as exc:
         log(f"warning: cannot import pagerkit's fetch_health ({exc}); health SQL not timed")
         return None
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.read_only = True
 
-        def run() -> None:
-            with conn.transaction(), conn.cursor(binary=True) as cur:
-                fetch_health(cur)
+    def run() -> object:
+        with conn.cursor(binary=True) as cur:
+            return fetch_health(cur)
 
-        return median_ms(run, times)
+    return run
 
 
 # --------------------------------------------------------------------------- configs
@@ -317,22 +338,32 @@ def metrics_url(exporter: Exporter) -> str:
     return f"http://127.0.0.1:{exporter.port}/metrics"
 
 
-def measure(exporter: Exporter, proc: subprocess.Popen[bytes], warmup: int,
+def measure(exporter: Exporter, proc: subprocess.Popen[bytes], sql: SqlAlone, warmup: int,
             scrapes: int) -> Result:
+    """Scrapes one after another, each followed by a round of the same SQL alone. CPU is
+    the exporter's process only, over the whole loop (its idle time between scrapes
+    included, tiny here): the rounds, run by this process, do not add to it."""
     url = metrics_url(exporter)
+    latencies, bodies, rounds = [], [], []
     with requests.Session() as session:
         for _ in range(warmup):
             scrape(session, url)
+            sql.round(exporter.sql)
         cpu_before = cpu_seconds(proc.pid)
-        latencies, bodies = zip(*(scrape(session, url) for _ in range(scrapes)), strict=True)
+        for _ in range(scrapes):
+            latency, body = scrape(session, url)
+            latencies.append(latency)
+            bodies.append(body)
+            rounds.append(sql.round(exporter.sql) if exporter.sql else None)
         cpu = cpu_seconds(proc.pid) - cpu_before
     check_body(exporter, bodies[-1])
     ordered = sorted(latencies)
     collected = [d for d in map(collect_duration_ms, bodies) if d is not None]
+    sql_ms = None if None in rounds else statistics.median(r for r in rounds if r is not None)
     return Result(exporter.label, exporter.config, scrapes, statistics.median(ordered),
-                  ordered[math.ceil(0.95 * len(ordered)) - 1], exporter.sql_ms,
+                  ordered[math.ceil(0.95 * len(ordered)) - 1], sql_ms,
                   cpu * 1000 / scrapes, peak_rss_mb(proc.pid), series_in(bodies[-1]),
-                  statistics.median(collected) if collected else None, list(latencies))
+                  statistics.median(collected) if collected else None, latencies, rounds)
 
 
 def collect_duration_ms(body: str) -> float | None:
@@ -406,7 +437,7 @@ def met(ok: bool) -> str:
     return "- **met**:" if ok else "- **NOT met**:"
 
 
-def report(machine: Machine, data: Dataset, sql: dict[str, float | None],
+def report(machine: Machine, data: Dataset, sql: dict[str, float],
            results: Sequence[Result]) -> str:
     versions = "; ".join(f"{k} {v}" for k, v in machine.versions.items())
     sql_line = ", ".join(f"{k} {fmt(v, 2)} ms" for k, v in sql.items())
@@ -417,11 +448,12 @@ def report(machine: Machine, data: Dataset, sql: dict[str, float | None],
         f"Data: {data.rows:,} jobs over {data.queues} queues ({data.queued:,} queued, "
         f"{data.running:,} running, the rest finished). SQL alone, median: {sql_line}.\n\n"
         f"{table(results)}\n"
-        "SQL ms is the median of the SQL that exporter runs, timed alone (pagerkit: its "
-        "health statements, plus the two queries in the second row); own overhead is the "
-        "median scrape minus it. prometheus-postgres-exporter runs its own SQL, not timed "
-        "here. The last pagerkit row does what query-exporter does (no health), for "
-        f"context; the targets use the first two.{collect_note(results)}\n\n"
+        "SQL ms: the median time of the SQL that exporter runs, timed alone by the "
+        "benchmark right after each of its scrapes (pagerkit: its health statements, and "
+        "the two queries where configured); own overhead: median scrape minus SQL ms. "
+        "prometheus-postgres-exporter runs its own SQL, not timed here. The third pagerkit "
+        "row does what query-exporter does (no health), for context; the targets use the "
+        f"first two.{collect_note(results)}\n\n"
         "Targets:\n\n" + "\n".join(verdicts(results)) + "\n")
 
 
@@ -441,32 +473,31 @@ def write_json(machine: Machine, results: Sequence[Result]) -> None:
 
 # --------------------------------------------------------------------------- main
 
-def exporters(db: str, args: argparse.Namespace, workdir: Path, qe_bin: Path,
-              sql: dict[str, float | None]) -> list[Exporter]:
+def exporters(db: str, args: argparse.Namespace, workdir: Path,
+              qe_bin: Path) -> list[Exporter]:
     queries = app_queries()
     dsn = admin_dsn(args, db)
     url = f"postgresql://{args.pg_user}@{args.pg_host}:{args.pg_port}/{db}"
-    health, apps = sql["pagerkit health"], [sql[name] for name in APP_QUERIES]
-    apps_ms = None if None in apps else sum(a for a in apps if a is not None)
-    both = None if health is None or apps_ms is None else health + apps_ms
     runs = []
-    for config, on, qs, sql_ms in (("health", True, [], health),
-                                   ("health + 2 queries", True, queries, both),
-                                   (NO_HEALTH, False, queries, apps_ms)):
+    for config, health, qs, sql in (("health", True, [], (HEALTH,)),
+                                    ("health + 2 queries", True, queries,
+                                     (HEALTH, *APP_QUERIES)),
+                                    (NO_HEALTH, False, queries, APP_QUERIES)):
         port = free_port()
-        path = pagerkit_config(workdir / f"pagerkit-{len(qs)}-{on}.yaml", dsn, port, qs, on)
+        path = pagerkit_config(workdir / f"pagerkit-{len(qs)}-{health}.yaml", dsn, port, qs,
+                               health)
         runs.append(Exporter("pagerkit", config, (str(PAGERKIT), "serve", "--config",
-                                                  str(path)), {}, port, sql_ms))
+                                                  str(path)), {}, port, sql))
     port = free_port()
     runs.append(Exporter("prometheus-postgres-exporter", "defaults",
                          (str(POSTGRES_EXPORTER), f"--web.listen-address=127.0.0.1:{port}"),
-                         {"DATA_SOURCE_NAME": f"{url}?sslmode=disable"}, port, None))
+                         {"DATA_SOURCE_NAME": f"{url}?sslmode=disable"}, port, ()))
     port = free_port()
     qe_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
     path = query_exporter_config(workdir / "query-exporter.yaml", qe_url, queries)
     runs.append(Exporter("query-exporter", "2 queries",
                          (str(qe_bin), "--config", str(path), "--host", "127.0.0.1", "--port",
-                          str(port), "--log-level", "warning"), {}, port, apps_ms))
+                          str(port), "--log-level", "warning"), {}, port, APP_QUERIES))
     return runs
 
 
@@ -483,18 +514,21 @@ def run(args: argparse.Namespace) -> int:
         dsn = admin_dsn(args, db)
         log(f"loading {data.rows:,} jobs into {db} ...")
         load_jobs(dsn, data)
-        sql = time_sql(dsn, args.sql_runs)
+        sql = SqlAlone(dsn, {q["name"]: q["sql"] for q in app_queries()})
         results = []
-        for exporter in exporters(db, args, workdir, qe_bin, sql):
-            log(f"{exporter.label} ({exporter.config}) on port {exporter.port} ...")
-            with started(exporter, workdir) as proc:
-                results.append(measure(exporter, proc, args.warmup, args.scrapes))
+        try:
+            for exporter in exporters(db, args, workdir, qe_bin):
+                log(f"{exporter.label} ({exporter.config}) on port {exporter.port} ...")
+                with started(exporter, workdir) as proc:
+                    results.append(measure(exporter, proc, sql, args.warmup, args.scrapes))
+        finally:
+            sql.close()
         machine = Machine(dt.date.today().isoformat(), os.cpu_count() or 0, cpu_model(),
                           platform.python_version(), server_version(dsn), {
                               "pagerkit": version_of(PAGERKIT),
                               "prometheus-postgres-exporter": version_of(POSTGRES_EXPORTER),
                               "query-exporter": version_of(qe_bin)})
-    block = report(machine, data, sql, results)
+    block = report(machine, data, sql.medians(), results)
     print(block)
     if not args.no_readme:
         replace_block(README, BEGIN_MARK, END_MARK, block)
@@ -503,20 +537,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def time_sql(dsn: str, times: int) -> dict[str, float | None]:
-    queries = {q["name"]: q["sql"] for q in app_queries()}
-    log(f"timing the SQL alone ({times} runs each) ...")
-    timed: dict[str, float | None] = dict(time_queries(dsn, queries, times))
-    timed["pagerkit health"] = time_health(dsn, times)
-    return timed
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scrapes", type=int, default=100, help="measured scrapes per exporter "
                                                              "(default 100, at least 50)")
     p.add_argument("--warmup", type=int, default=3, help="unmeasured scrapes first (3)")
-    p.add_argument("--sql-runs", type=int, default=50, help="runs of each SQL timed alone")
     p.add_argument("--rows", type=int, default=1_000_000, help="jobs to generate")
     p.add_argument("--pg-host", default=os.environ.get("PGHOST", "127.0.0.1"))
     p.add_argument("--pg-port", default=os.environ.get("PGPORT", "5432"))

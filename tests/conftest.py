@@ -68,3 +68,32 @@ def pg_dsn() -> Iterator[str]:
     finally:
         with _admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+RABBIT_API = os.environ.get("PAGERKIT_TEST_RABBIT_API", "http://127.0.0.1:15672")
+RABBIT_AUTH = ("guest", "guest")
+
+
+@pytest.fixture
+def rabbit_vhost() -> Iterator[str]:
+    """A fresh vhost on the local RabbitMQ, guest allowed, deleted afterwards."""
+    from urllib.parse import quote
+
+    import requests
+
+    name = f"pagerkit-test-{uuid.uuid4().hex[:12]}"
+    url = f"{RABBIT_API}/api/vhosts/{quote(name, safe='')}"
+    try:
+        created = requests.put(url, auth=RABBIT_AUTH, timeout=10)
+    except requests.exceptions.ConnectionError as exc:
+        require(False, f"the RabbitMQ management API at {RABBIT_API} ({exc})")
+        raise
+    assert created.status_code in (201, 204), created.text
+    perms = requests.put(f"{RABBIT_API}/api/permissions/{quote(name, safe='')}/guest",
+                         json={"configure": ".*", "write": ".*", "read": ".*"},
+                         auth=RABBIT_AUTH, timeout=10)
+    assert perms.status_code in (201, 204), perms.text
+    try:
+        yield name
+    finally:
+        requests.delete(url, auth=RABBIT_AUTH, timeout=30)

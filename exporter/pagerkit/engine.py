@@ -65,7 +65,7 @@ class SourceRunner:
         remaining = min(flight.deadline, deadline) - self._clock()
         if flight.done.wait(max(0.0, remaining)):
             return Outcome(self.source, flight.error is None, flight.duration,
-                           flight.families)
+                           flight.families if not flight.expired else [])
         if self._clock() >= flight.deadline:
             self._expire(flight)
         return Outcome(self.source, False, self._clock() - flight.started, [])
@@ -87,6 +87,7 @@ class SourceRunner:
             flight.families = self.source.collect(flight.deadline)
         except CollectError as exc:
             flight.error = exc
+            flight.families = exc.families
         except Exception as exc:  # a bug in a collector must not cost the scrape
             log.exception("source %s: collector raised", self.source.name)
             flight.error = CollectError("internal", f"{type(exc).__name__}: {exc}")

@@ -49,3 +49,5 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # pika logs every connection step at INFO; its warnings and errors are what matter.
+    logging.getLogger("pika").setLevel(max(logging.WARNING, root.level))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..validation import ParseContext
-from . import postgres
+from . import postgres, rabbitmq
 from .base import SourceBuilder
 
 
@@ -20,4 +20,5 @@ class SourceKind:
 
 KINDS: dict[str, SourceKind] = {
     "postgres": SourceKind("postgres.schema.json", postgres.parse_source, postgres.build_source),
+    "rabbitmq": SourceKind("rabbitmq.schema.json", rabbitmq.parse_source, rabbitmq.build_source),
 }

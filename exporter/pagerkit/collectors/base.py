@@ -18,9 +18,11 @@ class CollectError(Exception):
     secret (the log filter scrubs known ones anyway).
     """
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, families: list[Metric] | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.families = families or []
+        """What the source could still say (a canary's result when the API failed)."""
 
 
 class SourceConfig(Protocol):

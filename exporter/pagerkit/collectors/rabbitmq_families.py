@@ -1,0 +1,252 @@
+"""Pure: the management API's JSON in, snapshots and metric families out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client.metrics_core import Metric
+
+from ..families import counter, gauge
+from .base import CollectError
+from .canary import CANARY_QUEUE_PREFIX
+from .rabbitmq_config import QueueFilter
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    name: str
+    running: bool
+    mem_used: float
+    mem_limit: float
+    mem_alarm: bool
+    disk_free: float
+    disk_free_limit: float
+    disk_alarm: bool
+    fd_used: float
+    fd_total: float
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    vhost: str
+    name: str
+    ready: float
+    unacked: float
+    consumers: float
+    published: float | None = None
+    delivered: float | None = None
+    acknowledged: float | None = None
+
+
+@dataclass(frozen=True)
+class Overview:
+    version: str
+    erlang_version: str
+    cluster_name: str
+    connections: float
+    channels: float
+    consumers: float
+    queues: float
+
+
+def overview_from_json(doc: Any) -> Overview:
+    if not isinstance(doc, dict) or not isinstance(doc.get("object_totals"), dict):
+        raise CollectError("shape", "/api/overview did not return an object with object_totals")
+    totals = doc["object_totals"]
+    return Overview(str(doc.get("rabbitmq_version", "")), str(doc.get("erlang_version", "")),
+                    str(doc.get("cluster_name", "")), _num(totals.get("connections")),
+                    _num(totals.get("channels")), _num(totals.get("consumers")),
+                    _num(totals.get("queues")))
+
+
+def nodes_from_json(doc: Any) -> tuple[NodeStats, ...]:
+    if not isinstance(doc, list):
+        raise CollectError("shape", "/api/nodes did not return a list")
+    nodes = []
+    for item in doc:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        nodes.append(NodeStats(
+            item["name"], bool(item.get("running")), _num(item.get("mem_used")),
+            _num(item.get("mem_limit")), bool(item.get("mem_alarm")),
+            _num(item.get("disk_free")), _num(item.get("disk_free_limit")),
+            bool(item.get("disk_free_alarm")), _num(item.get("fd_used")),
+            _num(item.get("fd_total"))))
+    return tuple(nodes)
+
+
+def consumer_counts(doc: Any) -> dict[tuple[str, str], int]:
+    """Consumers per ``(vhost, queue)`` from ``/api/consumers``: with ``disable_stats``
+    the queue list has no ``consumers`` column, so they are counted here."""
+    if not isinstance(doc, list):
+        raise CollectError("shape", "/api/consumers did not return a list")
+    counts: dict[tuple[str, str], int] = {}
+    for item in doc:
+        queue = item.get("queue") if isinstance(item, dict) else None
+        if isinstance(queue, dict):
+            key = (str(queue.get("vhost")), str(queue.get("name")))
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def queues_from_json(doc: Any, message_stats: bool,
+                     consumers: dict[tuple[str, str], int] | None = None
+                     ) -> tuple[list[QueueStats], int]:
+    """The queues, and how many items were of the wrong shape (skipped, counted).
+
+    ``consumers`` replaces the queue list's own column when stats are disabled.
+    """
+    if not isinstance(doc, list):
+        raise CollectError("shape", "/api/queues did not return a list")
+    queues: list[QueueStats] = []
+    invalid = 0
+    for item in doc:
+        queue = _queue(item, message_stats, consumers)
+        if queue is None:
+            invalid += 1
+        else:
+            queues.append(queue)
+    return queues, invalid
+
+
+def _queue(item: Any, message_stats: bool,
+           consumer_map: dict[tuple[str, str], int] | None) -> QueueStats | None:
+    if not isinstance(item, dict):
+        return None
+    name, vhost = item.get("name"), item.get("vhost")
+    if not isinstance(name, str) or not isinstance(vhost, str):
+        return None
+    counts: list[Any] = [item.get("messages_ready"), item.get("messages_unacknowledged"),
+                         item.get("consumers") if consumer_map is None
+                         else consumer_map.get((vhost, name), 0)]
+    # A queue without counts (its leader is down) is counted as invalid, not reported as 0.
+    if not all(_is_number(v) for v in counts):
+        return None
+    ready, unacked, consumers = (float(v) for v in counts)
+    if not message_stats:
+        return QueueStats(vhost, name, ready, unacked, consumers)
+    stats = item.get("message_stats") or {}
+    if not isinstance(stats, dict):
+        return None
+    return QueueStats(vhost, name, ready, unacked, consumers, _num(stats.get("publish")),
+                      _num(stats.get("deliver_get")), _num(stats.get("ack")))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _num(value: Any) -> float:
+    return float(value) if _is_number(value) else math.nan
+
+
+def broker_families(source: str, overview: Overview, nodes: Sequence[NodeStats]) -> list[Metric]:
+    def per_node(attr: str) -> list[tuple[dict[str, str], float]]:
+        return [({"node": n.name}, float(getattr(n, attr))) for n in nodes]
+
+    return [
+        gauge("pagerkit_rabbitmq_info", "The broker's versions and cluster name, as labels.",
+              [({"rabbitmq_version": overview.version, "erlang_version": overview.erlang_version,
+                 "cluster_name": overview.cluster_name}, 1)], source),
+        gauge("pagerkit_rabbitmq_connections", "Client connections open on the cluster.",
+              [({}, overview.connections)], source),
+        gauge("pagerkit_rabbitmq_channels", "Channels open on the cluster.",
+              [({}, overview.channels)], source),
+        gauge("pagerkit_rabbitmq_consumers", "Consumers on the cluster's queues.",
+              [({}, overview.consumers)], source),
+        gauge("pagerkit_rabbitmq_queues", "Queues on the cluster, in every vhost.",
+              [({}, overview.queues)], source),
+        gauge("pagerkit_rabbitmq_node_running", "1 if the node is running.",
+              per_node("running"), source),
+        gauge("pagerkit_rabbitmq_node_memory_used_bytes", "Memory the node uses.",
+              per_node("mem_used"), source),
+        gauge("pagerkit_rabbitmq_node_memory_limit_bytes",
+              "The memory high watermark: above it the node blocks publishers.",
+              per_node("mem_limit"), source),
+        gauge("pagerkit_rabbitmq_node_memory_alarm",
+              "1 while the memory alarm blocks publishers on the cluster.",
+              per_node("mem_alarm"), source),
+        gauge("pagerkit_rabbitmq_node_disk_free_bytes", "Free disk space on the node.",
+              per_node("disk_free"), source),
+        gauge("pagerkit_rabbitmq_node_disk_free_limit_bytes",
+              "The free disk limit: below it the node blocks publishers.",
+              per_node("disk_free_limit"), source),
+        gauge("pagerkit_rabbitmq_node_disk_alarm",
+              "1 while the disk alarm blocks publishers on the cluster.",
+              per_node("disk_alarm"), source),
+        gauge("pagerkit_rabbitmq_node_file_descriptors_used", "File descriptors the node uses.",
+              per_node("fd_used"), source),
+        gauge("pagerkit_rabbitmq_node_file_descriptors_limit",
+              "The node's file descriptor limit; connections fail beyond it.",
+              per_node("fd_total"), source),
+    ]
+
+
+@dataclass(frozen=True)
+class QueueSeries:
+    families: list[Metric]
+    dropped: int
+
+
+def queue_families(source: str, queues: Sequence[QueueStats], queue_filter: QueueFilter,
+                   vhosts: Sequence[str]) -> QueueSeries:
+    """Per-vhost totals over every queue, and per-queue series for the wanted ones, capped.
+    The canary's own queues are left out of both.
+
+    Queues are sorted by vhost and name before the cap, so the same ones are kept on
+    every scrape.
+    """
+    queues = [q for q in queues if not q.name.startswith(CANARY_QUEUE_PREFIX)]
+    families = vhost_families(source, queues, vhosts)
+    if not queue_filter.per_queue:
+        return QueueSeries(families, 0)
+    wanted = sorted((q for q in queues if queue_filter.wants(q.name)),
+                    key=lambda q: (q.vhost, q.name))
+    kept = wanted[: queue_filter.max_series]
+    labels = [{"vhost": q.vhost, "queue": q.name} for q in kept]
+    families += [
+        gauge("pagerkit_rabbitmq_queue_messages_ready",
+              "Messages waiting in the queue for a consumer.",
+              zip(labels, (q.ready for q in kept), strict=True), source),
+        gauge("pagerkit_rabbitmq_queue_messages_unacknowledged",
+              "Messages delivered to consumers and not yet acknowledged.",
+              zip(labels, (q.unacked for q in kept), strict=True), source),
+        gauge("pagerkit_rabbitmq_queue_consumers", "Consumers attached to the queue.",
+              zip(labels, (q.consumers for q in kept), strict=True), source),
+    ]
+    if queue_filter.message_stats:
+        for name, attr, doc in (
+                ("published", "published", "Messages published to the queue."),
+                ("delivered", "delivered", "Messages delivered from the queue (deliver and get)."),
+                ("acknowledged", "acknowledged", "Messages acknowledged by consumers.")):
+            families.append(counter(
+                f"pagerkit_rabbitmq_queue_messages_{name}_total", doc,
+                ((lab, v) for lab, q in zip(labels, kept, strict=True)
+                 if (v := getattr(q, attr)) is not None and not math.isnan(v)), source))
+    return QueueSeries(families, len(wanted) - len(kept))
+
+
+def vhost_families(source: str, queues: Sequence[QueueStats], vhosts: Sequence[str]
+                   ) -> list[Metric]:
+    totals: dict[str, list[float]] = {v: [0.0, 0.0, 0.0, 0.0] for v in vhosts}
+    for q in queues:
+        t = totals.setdefault(q.vhost, [0.0, 0.0, 0.0, 0.0])
+        t[0] += q.ready
+        t[1] += q.unacked
+        t[2] += q.consumers
+        t[3] += 1
+    order = sorted(totals)
+    return [
+        gauge(f"pagerkit_rabbitmq_vhost_{name}", doc,
+              [({"vhost": v}, totals[v][i]) for v in order], source)
+        for i, (name, doc) in enumerate((
+            ("messages_ready", "Messages waiting for a consumer, summed over the vhost's "
+                               "queues."),
+            ("messages_unacknowledged", "Messages delivered and not yet acknowledged, summed "
+                                        "over the vhost's queues."),
+            ("consumers", "Consumers, summed over the vhost's queues."),
+            ("queues", "Queues in the vhost.")))
+    ]
