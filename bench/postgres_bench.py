@@ -357,6 +357,7 @@ def measure(exporter: Exporter, proc: subprocess.Popen[bytes], sql: SqlAlone, wa
             rounds.append(sql.round(exporter.sql) if exporter.sql else None)
         cpu = cpu_seconds(proc.pid) - cpu_before
     check_body(exporter, bodies[-1])
+    check_runs_per_scrape(exporter, bodies[0], bodies[-1], scrapes)
     ordered = sorted(latencies)
     collected = [d for d in map(collect_duration_ms, bodies) if d is not None]
     sql_ms = None if None in rounds else statistics.median(r for r in rounds if r is not None)
@@ -382,6 +383,22 @@ def check_body(exporter: Exporter, body: str) -> None:
         raise BenchError(f"pagerkit ({exporter.config}) reports the source down:\n{body[:800]}")
     if "queries" in exporter.config and "\nci_jobs{" not in body:
         raise BenchError(f"{exporter.label}: no ci_jobs series in the scrape:\n{body[:800]}")
+
+
+def check_runs_per_scrape(exporter: Exporter, first: str, last: str, scrapes: int) -> None:
+    """query-exporter must have run the queries for every scrape, not served old results."""
+    if exporter.label != "query-exporter":
+        return
+    runs = [query_exporter_runs(body) for body in (first, last)]
+    if runs[0] is None or runs[1] is None or runs[1] - runs[0] != scrapes - 1:
+        raise BenchError(f"query-exporter ran jobs_by_state {runs} times from the first "
+                         f"scrape to the last of {scrapes}: not once per scrape")
+
+
+def query_exporter_runs(body: str) -> float | None:
+    found = re.search(r'^queries_total\{[^}]*query="jobs_by_state"[^}]*status="success"[^}]*\}'
+                      r" (\S+)$", body, re.MULTILINE)
+    return float(found.group(1)) if found else None
 
 
 # --------------------------------------------------------------------------- report
@@ -429,7 +446,10 @@ def verdicts(results: Sequence[Result]) -> list[str]:
                  f"prometheus-postgres-exporter's default scrape: {health.median_ms:.1f} ms vs "
                  f"{pge.median_ms:.1f} ms median")
     lines.append(f"{met(full.median_ms < qe.median_ms)} with the application queries faster "
-                 f"than query-exporter: {full.median_ms:.1f} ms vs {qe.median_ms:.1f} ms median")
+                 f"than query-exporter: {full.median_ms:.1f} ms vs {qe.median_ms:.1f} ms median "
+                 f"(own overhead {fmt(full.overhead_ms)} vs {fmt(qe.overhead_ms)} ms; without "
+                 f"health, which query-exporter does not run, pagerkit took "
+                 f"{by[('pagerkit', NO_HEALTH)].median_ms:.1f} ms)")
     return lines
 
 

@@ -11,13 +11,12 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from prometheus_client.exposition import generate_latest
-
 from . import __version__
 from .collectors import KINDS
 from .config import Config, config_path, load_config
 from .engine import Engine
 from .errors import UserError
+from .exposition import encode_text
 from .logs import setup_logging
 
 log = logging.getLogger("pagerkit")
@@ -39,9 +38,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     setup_logging(config.log_level, config.log_format)
     engine = build_engine(config)
     try:
-        from .server import _Families
-
-        sys.stdout.write(generate_latest(_Families(engine.collect())).decode())
+        sys.stdout.write(encode_text(engine.collect()).decode())
     finally:
         engine.close()
     return 0

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -35,7 +36,11 @@ def per_source(make: Callable[[str, str, Samples, str], Metric], name: str, doc:
 
 def _fill(family: Metric, suffix: str, samples: Samples, source: str) -> Metric:
     for labels, value in samples:
-        family.add_sample(family.name + suffix, {"source": source, **labels}, float(value))
+        # A label dict that already carries the source is used as is: families that share
+        # one dict per object (a queue's ready, unacked, consumers) are encoded faster.
+        if labels.get("source") != source:
+            labels = {"source": source, **labels}
+        family.add_sample(family.name + suffix, labels, float(value))
     return family
 
 
@@ -49,23 +54,49 @@ def sanitize(families: Iterable[Metric]) -> list[Metric]:
 
     Two sources export the same family (each sample has its own ``source``); two raw
     values can clean to the same text. A repeated series or a name reused with another
-    type would make the whole exposition invalid, so the first one wins.
+    type would make the whole exposition invalid, so the first one wins. Collectors
+    emit unique series themselves, so repeats are only looked for where a family was
+    merged or a value cleaned: the common case costs one ``isascii`` per value.
     """
-    merged: dict[str, Metric] = {}
-    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    merged: dict[str, list[Metric]] = {}
     for family in families:
-        target = merged.setdefault(family.name, _empty_like(family))
-        if target.type != family.type:
+        merged.setdefault(family.name, []).append(family)
+    out = []
+    for parts in merged.values():
+        first = parts[0]
+        same = [p for p in parts if p.type == first.type]
+        cleaned = [_clean_samples(p) for p in same]
+        if len(same) == 1 and not cleaned[0][1]:
+            out.append(first)
             continue
-        for sample in family.samples:
-            labels = {k: clean_label_value(v) for k, v in sample.labels.items()}
-            key = (sample.name, tuple(sorted(labels.items())))
-            if key not in seen:
-                seen.add(key)
-                target.samples.append(sample._replace(labels=labels))
-    return list(merged.values())
+        target = Metric(first.name, first.documentation, first.type, first.unit)
+        target.samples = _unique(s for samples, _ in cleaned for s in samples)
+        out.append(target)
+    return out
 
 
-def _empty_like(family: Metric) -> Metric:
-    empty = Metric(family.name, family.documentation, family.type, family.unit)
-    return empty
+def _clean_samples(family: Metric) -> tuple[list[Sample], bool]:
+    """The family's samples with clean label values, and whether any had to change."""
+    changed = False
+    samples = family.samples
+    for i, sample in enumerate(samples):
+        if all(v.isascii() for v in sample.labels.values()):
+            continue
+        labels = {k: clean_label_value(v) for k, v in sample.labels.items()}
+        if labels != sample.labels:
+            if not changed:
+                samples = list(samples)
+                changed = True
+            samples[i] = sample._replace(labels=labels)
+    return samples, changed
+
+
+def _unique(samples: Iterable[Sample]) -> list[Sample]:
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    out = []
+    for sample in samples:
+        key = (sample.name, tuple(sorted(sample.labels.items())))
+        if key not in seen:
+            seen.add(key)
+            out.append(sample)
+    return out

@@ -27,6 +27,7 @@ from prometheus_client.metrics_core import Metric
 
 from . import __version__
 from .engine import Engine
+from .exposition import can_encode, encode_text
 from .webconfig import WebConfig
 
 log = logging.getLogger("pagerkit.http")
@@ -93,6 +94,14 @@ def _credentials(header: str | None) -> tuple[str | None, bytes | None]:
     return user.decode("utf-8", "replace"), password
 
 
+def encode(families: list[Metric], accept: str) -> tuple[bytes, str]:
+    """The body and its content type, as the scraper's ``Accept`` header asks."""
+    encoder, content_type = choose_encoder(accept)
+    if content_type.startswith("text/plain") and can_encode(families):
+        return encode_text(families), content_type
+    return encoder(_Families(families)), content_type
+
+
 def scrape_timeout(environ: dict[str, Any]) -> float | None:
     """Prometheus's ``X-Prometheus-Scrape-Timeout-Seconds``, if present and sane."""
     try:
@@ -134,8 +143,7 @@ class MetricsApp:
 
     def _metrics(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         families = self.engine.collect(scrape_timeout(environ))
-        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        body = encoder(_Families(families))
+        body, content_type = encode(families, environ.get("HTTP_ACCEPT", ""))
         headers = [("Content-Type", content_type)]
         if gzip_accepted(environ.get("HTTP_ACCEPT_ENCODING", "")):
             body = gzip.compress(body, compresslevel=1)

@@ -101,15 +101,15 @@ def queues_from_json(doc: Any, message_stats: bool,
     """
     if not isinstance(doc, list):
         raise CollectError("shape", "/api/queues did not return a list")
-    queues: list[QueueStats] = []
+    queues: dict[tuple[str, str], QueueStats] = {}
     invalid = 0
     for item in doc:
         queue = _queue(item, message_stats, consumers)
-        if queue is None:
-            invalid += 1
+        if queue is None or (queue.vhost, queue.name) in queues:
+            invalid += 1  # of the wrong shape, or listed twice
         else:
-            queues.append(queue)
-    return queues, invalid
+            queues[(queue.vhost, queue.name)] = queue
+    return list(queues.values()), invalid
 
 
 def _queue(item: Any, message_stats: bool,
@@ -206,7 +206,7 @@ def queue_families(source: str, queues: Sequence[QueueStats], queue_filter: Queu
     wanted = sorted((q for q in queues if queue_filter.wants(q.name)),
                     key=lambda q: (q.vhost, q.name))
     kept = wanted[: queue_filter.max_series]
-    labels = [{"vhost": q.vhost, "queue": q.name} for q in kept]
+    labels = [{"source": source, "vhost": q.vhost, "queue": q.name} for q in kept]
     families += [
         gauge("pagerkit_rabbitmq_queue_messages_ready",
               "Messages waiting in the queue for a consumer.",
