@@ -37,8 +37,12 @@ def encode_text(families: Iterable[Metric]) -> bytes:
             if text is None:
                 text = _labels(labels)
                 label_text[id(labels)] = text
-            out.append(f"{sample.name}{text} {floatToGoString(sample.value)}\n")
+            out.append(f"{sample.name}{text} {_go_float(sample.value)}\n")
     return "".join(out).encode("utf-8")
+
+
+def _go_float(value: float) -> str:
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
 
 
 def _labels(labels: dict[str, str]) -> str:
