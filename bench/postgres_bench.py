@@ -333,7 +333,6 @@ def started(exporter: Exporter, logdir: Path) -> Iterator[subprocess.Popen[bytes
         yield proc
 
 
-
 def metrics_url(exporter: Exporter) -> str:
     return f"http://127.0.0.1:{exporter.port}/metrics"
 

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
 
 
@@ -36,13 +36,18 @@ class MissingVariable(LookupError):
 
 
 def expand_env(text: str, environ: dict[str, str]) -> str:
-    """Replace each ``${NAME}`` by its value; ``$${`` stays a literal ``${``."""
+    """Replace each ``${NAME}`` by its value, ``${NAME:-default}`` by its value or the
+    default when unset or empty (as a shell does); ``$${`` stays a literal ``${``."""
 
     def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in environ:
-            raise MissingVariable(name)
-        return environ[name]
+        name, default = match.group(1), match.group(2)
+        if environ.get(name):
+            return environ[name]
+        if default is not None:
+            return default
+        if name in environ:
+            return ""
+        raise MissingVariable(name)
 
     parts = text.split("$${")
     return "${".join(_REF.sub(substitute, part) for part in parts)
