@@ -23,7 +23,8 @@ log = logging.getLogger("pagerkit")
 
 
 def build_engine(config: Config) -> Engine:
-    return Engine([KINDS[s.kind].build(s, time.monotonic) for s in config.sources])
+    return Engine([KINDS[s.kind].load().build_source(s, time.monotonic)
+                   for s in config.sources])
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -61,7 +61,7 @@ def _parse_source(ctx: ParseContext, item: dict[str, Any]) -> Any:
         first = ctx.doc.line_of(("sources", names.index(item["name"]), "name"))
         raise ctx.error(("name",), f"source name {item['name']!r} is already used on line "
                                    f"{first}; names label every sample, give each its own")
-    return kind.parse(ctx, item)
+    return kind.load().parse_source(ctx, item)
 
 
 def _listen_address(text: str) -> tuple[str, int]:

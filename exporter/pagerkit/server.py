@@ -97,8 +97,11 @@ def _credentials(header: str | None) -> tuple[str | None, bytes | None]:
 def encode(families: list[Metric], accept: str) -> tuple[bytes, str]:
     """The body and its content type, as the scraper's ``Accept`` header asks."""
     encoder, content_type = choose_encoder(accept)
-    if content_type.startswith("text/plain") and can_encode(families):
-        return encode_text(families), content_type
+    if can_encode(families):
+        if content_type.startswith("text/plain"):
+            return encode_text(families), content_type
+        if content_type.startswith("application/openmetrics-text"):
+            return encode_text(families, openmetrics=True), content_type
     return encoder(_Families(families)), content_type
 
 

@@ -31,7 +31,29 @@ def test_same_bytes_as_prometheus_client():
     assert encode_text(families) == generate_latest(_Families(families))
 
 
-def test_openmetrics_goes_through_the_library():
-    body, content_type = encode(varied_families(), "application/openmetrics-text; version=1.0.0")
-    assert content_type.startswith("application/openmetrics-text")
+def test_same_bytes_as_prometheus_client_openmetrics():
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+
+    families = varied_families()
+    assert encode_text(families, openmetrics=True) == om_latest(_Families(families))
+
+
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+
+
+def test_negotiation_follows_the_accept_header():
+    body, content_type = encode(varied_families(), PROMETHEUS_ACCEPT)
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
     assert body.endswith(b"# EOF\n")
+    body, content_type = encode(varied_families(), "")
+    assert content_type.startswith("text/plain; version=0.0.4")
+    assert not body.endswith(b"# EOF\n")
+
+
+def test_names_the_fast_path_cannot_write_go_through_the_library():
+    families = [gauge("app:ratio", "Colon in the name.", [({}, 1)], "s")]
+    assert not can_encode(families)
+    from prometheus_client.openmetrics.exposition import generate_latest as om_latest
+
+    assert encode(families, PROMETHEUS_ACCEPT)[0] == om_latest(_Families(families))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client.metrics_core import Metric
 
@@ -60,5 +60,3 @@ class Source(Protocol):
         """A line for the landing page, without secrets."""
         ...
 
-
-SourceBuilder = Callable[[Any, Clock], Source]
