@@ -14,6 +14,13 @@ sources:
     dsn: "host=127.0.0.1 dbname=app"
 """
 
+RABBIT_SOURCE = """\
+sources:
+  - name: mq
+    kind: rabbitmq
+    url: http://127.0.0.1:15672
+"""
+
 BAD_CONFIGS = [
     ("unknown top-level key",
      GOOD_SOURCE + "extra: 1\n", 5, "unknown key 'extra' in the top level"),
@@ -65,6 +72,19 @@ BAD_CONFIGS = [
      GOOD_SOURCE.replace('"host=127.0.0.1 dbname=app"', "'nonsense with no equals'"), 4,
      "dsn is not a libpq connection string"),
     ("an empty file", "", 1, "missing the required key 'sources'"),
+    ("rabbitmq url with a password in it", RABBIT_SOURCE.replace(
+        "http://127.0.0.1:15672", "http://guest:guest@127.0.0.1:15672"), 4,
+     "without user:password@ (use username and password)"),
+    ("rabbitmq bad queue pattern", RABBIT_SOURCE + "    queues:\n      include: ['(unclosed']\n",
+     6, "queues.include[0] is not a valid regular expression"),
+    ("canary url that is not AMQP", RABBIT_SOURCE + "    canary:\n      url: http://x\n", 6,
+     "sources[0].canary.url"),
+    ("canary without url", RABBIT_SOURCE + "    canary:\n      timeout: 2s\n", 5,
+     "sources[0].canary is missing the required key 'url'"),
+    ("rabbitmq client cert without key", RABBIT_SOURCE + "    tls_config:\n"
+     "      cert_file: client.pem\n", 5, "tls_config needs both cert_file and key_file"),
+    ("per_queue not a boolean", RABBIT_SOURCE + "    queues:\n      per_queue: yes please\n",
+     6, "sources[0].queues.per_queue must be true or false"),
 ]
 
 
