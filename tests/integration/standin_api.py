@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +19,8 @@ class StandInAPI:
     """``mode`` says how /api/queues answers; /api/overview and /api/nodes answer well
     unless ``mode`` says every path misbehaves (``all:<mode>``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
+        """``tls``: (certificate, key) files to serve HTTPS with."""
         self.mode = "ok"
         self.queues: list[object] = [
             {"name": "q1", "vhost": "/", "messages_ready": 5, "messages_unacknowledged": 1,
@@ -48,6 +50,11 @@ class StandInAPI:
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}"
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def answer(self, handler: BaseHTTPRequestHandler, mode: str, body: object) -> None:

@@ -303,3 +303,27 @@ def test_credentials_stay_out_of_metrics_and_logs(tmp_path, caplog):
         assert secret not in exposition
         assert secret not in caplog.text
         assert secret not in landing
+
+
+def test_tls_verification_is_on_by_default(tmp_path):
+    """An https API with a certificate from an unknown CA is refused; with its ca_file in
+    tls_config the same API is collected."""
+    from tests.tlscerts import make_tls_files
+
+    tls = make_tls_files(tmp_path)
+    api = StandInAPI(tls=(str(tls.server_cert), str(tls.server_key)))
+    try:
+        _, engine = engine_from(tmp_path, rabbit_config(None, api=api.url, canary=False))
+        found = samples(engine.collect())
+        engine.close()
+        assert value(found, "pagerkit_up", source="mq", collector="rabbitmq") == 0
+        assert value(found, "pagerkit_collect_errors_total", source="mq", collector="rabbitmq",
+                     kind="connect") == 1
+        extra = f"    tls_config:\n      ca_file: {tls.ca}\n"
+        _, engine = engine_from(tmp_path, rabbit_config(None, api=api.url, canary=False,
+                                                        extra=extra))
+        found = samples(engine.collect())
+        engine.close()
+        assert value(found, "pagerkit_up", source="mq", collector="rabbitmq") == 1
+    finally:
+        api.close()

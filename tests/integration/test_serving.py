@@ -311,3 +311,16 @@ def test_bad_config_exits_2_before_listening(tmp_path):
     assert f"{config}:3: sources must not be empty" in done.stderr
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=0.5)
+
+
+def test_a_lone_surrogate_still_passes_promtool(promtool):
+    """A label value with a lone surrogate (a queue name from a JSON escape) is cleaned
+    by the engine: the exposition stays valid."""
+    from pagerkit.engine import Engine
+    from pagerkit.server import encode
+    from tests.unit.test_engine import StandInSource
+
+    engine = Engine([StandInSource("s", label="bad\ud800value")])
+    body, _ = encode(engine.collect(), "")
+    checked = promtool_check_metrics(promtool, body.decode())
+    assert checked.returncode == 0, checked.stdout + checked.stderr
