@@ -1,12 +1,15 @@
-"""What every exporter benchmark here needs: start and stop processes, scrape, read /proc.
+"""What every exporter benchmark here needs: start and stop processes, scrape, read /proc,
+summarise, and write the results into bench/README.md.
 
-Nothing in it knows a backend: bench/postgres_bench.py (and any later benchmark) says what
+Nothing in it knows a backend: bench/postgres_bench.py and bench/rabbitmq_bench.py say what
 to start and what to compare. Linux only (/proc).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import platform
 import re
@@ -15,9 +18,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "bench" / "README.md"
+PAGERKIT = ROOT / ".venv" / "bin" / "pagerkit"
+PAGERKIT_HINT = ("create the project venv: python3 -m venv .venv && "
+                 ".venv/bin/pip install -e '.[test]'")
 
 # What Prometheus 2.x sends: OpenMetrics preferred, gzip accepted, its scrape timeout told.
 SCRAPE_HEADERS = {
@@ -30,6 +41,18 @@ SCRAPE_HEADERS = {
 
 class BenchError(Exception):
     """Something the person running the benchmark must fix; printed without a traceback."""
+
+
+def require(path: Path, hint: str) -> Path:
+    if not path.exists():
+        raise BenchError(f"{path} not found: {hint}")
+    return path
+
+
+def on_sigterm(signum: int, frame: object) -> None:
+    """Install with ``signal.signal(signal.SIGTERM, on_sigterm)``: a SIGTERM then unwinds
+    through every ``finally`` (processes stopped, databases and vhosts removed)."""
+    raise SystemExit(128 + signum)
 
 
 def log(message: str) -> None:
@@ -95,6 +118,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def pid_of(command: str, argument: str) -> int | None:
+    """The process whose name (``comm``) is ``command`` and whose command line holds
+    ``argument``; the oldest such if there are several, None if there is none."""
+    found: list[tuple[int, int]] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to read
+            if (entry / "comm").read_text().strip() != command:
+                continue
+            if argument.encode() in (entry / "cmdline").read_bytes():
+                started = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[19])
+                found.append((started, int(entry.name)))
+    return min(found)[1] if found else None
+
+
 def peak_rss_mb(pid: int) -> float:
     """VmHWM: the most resident memory the process has had, in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -117,6 +156,35 @@ def scrape(session: requests.Session, url: str) -> tuple[float, str]:
 def series_in(body: str) -> int:
     """Samples in an exposition (text or OpenMetrics): every line not a comment."""
     return sum(1 for line in body.splitlines() if line and not line.startswith("#"))
+
+
+def p95(values: Sequence[float]) -> float:
+    """The 95th percentile, nearest rank: a value that was measured, never interpolated."""
+    ordered = sorted(values)
+    return ordered[math.ceil(0.95 * len(ordered)) - 1]
+
+
+def collect_duration_ms(body: str) -> float | None:
+    """pagerkit's own account of the collection (its first source's
+    pagerkit_collect_duration_seconds), to split a scrape into collection and the rest
+    (encoding, HTTP)."""
+    found = re.search(r"^pagerkit_collect_duration_seconds\{[^}]*\} (\S+)$", body,
+                      re.MULTILINE)
+    return float(found.group(1)) * 1000 if found else None
+
+
+def pagerkit_up(body: str) -> bool:
+    """Whether a pagerkit scrape says its (first) source is up."""
+    return re.search(r"^pagerkit_up\{[^}]*\} 1(\.0)?$", body, re.MULTILINE) is not None
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def met(ok: bool) -> str:
+    """The start of a verdict line in the README's list of targets."""
+    return "- **met**:" if ok else "- **NOT met**:"
 
 
 def version_of(binary: Path) -> str:
@@ -145,3 +213,11 @@ def replace_block(path: Path, begin: str, end: str, block: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + new + "\n"
     path.write_text(text)
+
+
+def write_json(path: Path, machine: Any, results: Sequence[Any]) -> None:
+    """The raw numbers, latencies included, beside the README's table (``machine`` and each
+    result are dataclass instances)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": asdict(machine),
+                                "results": [asdict(r) for r in results]}, indent=1))

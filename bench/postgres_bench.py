@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
-import math
 import os
 import platform
 import re
@@ -38,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,28 +49,37 @@ except ImportError as exc:  # the project venv with the test extra has all three
              "venv after `pip install -e '.[test]'` (.venv/bin/python bench/postgres_bench.py)")
 
 from benchkit import (
+    PAGERKIT,
+    PAGERKIT_HINT,
+    README,
+    ROOT,
     BenchError,
+    collect_duration_ms,
     cpu_model,
     cpu_seconds,
+    fmt,
     free_port,
     log,
+    met,
+    on_sigterm,
+    p95,
+    pagerkit_up,
     peak_rss_mb,
     replace_block,
+    require,
     running,
     scrape,
     series_in,
     version_of,
+    write_json,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 EXAMPLE_DDL = ROOT / "examples" / "jobs.sql"
 EXAMPLE_CONFIG = ROOT / "examples" / "pagerkit.yaml"
-README = BENCH / "README.md"
 RESULTS_JSON = BENCH / "results" / "postgres_bench.json"
 APP_QUERIES = ("jobs_by_state", "oldest_queued_job")
 
-PAGERKIT = ROOT / ".venv" / "bin" / "pagerkit"
 POSTGRES_EXPORTER = Path("/usr/bin/prometheus-postgres-exporter")
 QE_VENV = BENCH / ".venv-query-exporter"
 # SQLAlchemy 2.1, which query-exporter 5 pulls in, drives postgresql:// with psycopg 3.
@@ -317,10 +324,6 @@ def query_exporter_bin() -> Path:
     return binary
 
 
-def require(path: Path, hint: str) -> Path:
-    if not path.exists():
-        raise BenchError(f"{path} not found: {hint}")
-    return path
 
 
 # --------------------------------------------------------------------------- processes
@@ -357,28 +360,20 @@ def measure(exporter: Exporter, proc: subprocess.Popen[bytes], sql: SqlAlone, wa
         cpu = cpu_seconds(proc.pid) - cpu_before
     check_body(exporter, bodies[-1])
     check_runs_per_scrape(exporter, bodies[0], bodies[-1], scrapes)
-    ordered = sorted(latencies)
     collected = [d for d in map(collect_duration_ms, bodies) if d is not None]
     sql_ms = None if None in rounds else statistics.median(r for r in rounds if r is not None)
-    return Result(exporter.label, exporter.config, scrapes, statistics.median(ordered),
-                  ordered[math.ceil(0.95 * len(ordered)) - 1], sql_ms,
+    return Result(exporter.label, exporter.config, scrapes, statistics.median(latencies),
+                  p95(latencies), sql_ms,
                   cpu * 1000 / scrapes, peak_rss_mb(proc.pid), series_in(bodies[-1]),
                   statistics.median(collected) if collected else None, latencies, rounds)
 
 
-def collect_duration_ms(body: str) -> float | None:
-    """pagerkit's own account of the collection, to split a scrape into collection
-    (SQL included) and the rest (encoding, HTTP)."""
-    found = re.search(r"^pagerkit_collect_duration_seconds\{[^}]*\} (\S+)$", body,
-                      re.MULTILINE)
-    return float(found.group(1)) * 1000 if found else None
 
 
 def check_body(exporter: Exporter, body: str) -> None:
     """A fast scrape that failed is no result: pagerkit must say up 1, and the
     application metrics must be there where they were asked for."""
-    if exporter.label == "pagerkit" and not re.search(r"^pagerkit_up\{[^}]*\} 1(\.0)?$", body,
-                                                      re.MULTILINE):
+    if exporter.label == "pagerkit" and not pagerkit_up(body):
         raise BenchError(f"pagerkit ({exporter.config}) reports the source down:\n{body[:800]}")
     if "queries" in exporter.config and "\nci_jobs{" not in body:
         raise BenchError(f"{exporter.label}: no ci_jobs series in the scrape:\n{body[:800]}")
@@ -412,8 +407,6 @@ class Machine:
     versions: dict[str, str]
 
 
-def fmt(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def table(results: Sequence[Result]) -> str:
@@ -452,8 +445,6 @@ def verdicts(results: Sequence[Result]) -> list[str]:
     return lines
 
 
-def met(ok: bool) -> str:
-    return "- **met**:" if ok else "- **NOT met**:"
 
 
 def report(machine: Machine, data: Dataset, sql: dict[str, float],
@@ -484,10 +475,6 @@ def collect_note(results: Sequence[Result]) -> str:
             f"the rest of a scrape is encoding and HTTP), median: {', '.join(timed)}.")
 
 
-def write_json(machine: Machine, results: Sequence[Result]) -> None:
-    RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_JSON.write_text(json.dumps({"machine": asdict(machine),
-                                        "results": [asdict(r) for r in results]}, indent=1))
 
 
 # --------------------------------------------------------------------------- main
@@ -521,8 +508,7 @@ def exporters(db: str, args: argparse.Namespace, workdir: Path,
 
 
 def run(args: argparse.Namespace) -> int:
-    require(PAGERKIT, "create the project venv: python3 -m venv .venv && "
-                      ".venv/bin/pip install -e '.[test]'")
+    require(PAGERKIT, PAGERKIT_HINT)
     require(POSTGRES_EXPORTER, "apt-get install prometheus-postgres-exporter")
     require(EXAMPLE_DDL, "the example DDL is part of the repository")
     qe_bin = query_exporter_bin()
@@ -551,7 +537,7 @@ def run(args: argparse.Namespace) -> int:
     print(block)
     if not args.no_readme:
         replace_block(README, BEGIN_MARK, END_MARK, block)
-        write_json(machine, results)
+        write_json(RESULTS_JSON, machine, results)
         log(f"wrote {README.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
     return 0
 
@@ -569,8 +555,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds through every finally: processes, database
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from collections.abc import Sequence
 from types import FrameType
 
@@ -76,6 +77,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .bundle import generate
+
+    return generate(Path(args.root), args.check)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .bundle import format_findings, validate_bundle
+
+    findings = validate_bundle(Path(args.root))
+    sys.stdout.write(format_findings(findings, args.format))
+    if args.format == "text":
+        print(f"{len(findings)} finding(s)" if findings else "ok: the spec and the generated "
+              "files agree", file=sys.stderr)
+    return 1 if findings else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pagerkit", description=__doc__)
     top.add_argument("--version", action="version", version=f"pagerkit {__version__}")
@@ -89,6 +107,17 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--config", metavar="FILE",
                              help="config file (default: $PAGERKIT_CONFIG, else pagerkit.yaml)")
         command.set_defaults(func=func)
+    generate = sub.add_parser("generate", help="regenerate every generated file",
+                              description="regenerate rules/generated from rules/alerts.yaml")
+    generate.add_argument("--check", action="store_true",
+                          help="change nothing; exit 1 if any generated file is stale")
+    generate.set_defaults(func=cmd_generate)
+    validate = sub.add_parser("validate", help="specs, generated files and playbooks agree")
+    validate.add_argument("--format", choices=("text", "github", "json"), default="text")
+    validate.set_defaults(func=cmd_validate)
+    for command in (generate, validate):
+        command.add_argument("--root", default=".", metavar="DIR",
+                             help="the repository holding rules/ (default: .)")
     return top
 
 

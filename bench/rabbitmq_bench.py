@@ -1,0 +1,720 @@
+"""Scrape cost of pagerkit's RabbitMQ source at 100, 1,000 and 10,000 queues.
+
+What it measures, per number of queues, each in a fresh vhost of its own:
+
+- pagerkit (``pagerkit serve``, one rabbitmq source limited to that vhost, no canary;
+  with ``--canary-at``, one more row with the AMQP canary on);
+- the floor: the same four management API requests pagerkit makes per scrape
+  (``/api/overview``, ``/api/nodes``, ``/api/queues/<vhost>``, ``/api/consumers/<vhost>``,
+  same parameters), fetched bare with requests on one keep-alive session and parsed with
+  ``json.loads``, in this process;
+- RabbitMQ's own ``rabbitmq_prometheus`` plugin, ``/metrics/per-object``.
+
+For each: median and p95 latency, CPU per scrape of the exporter (utime + stime from
+/proc; for the floor, this process), the exporter's peak RSS (VmHWM), the broker's CPU
+per scrape (its Erlang VM, ``beam.smp``), samples and size of the answer.
+
+Why: pagerkit's per-scrape work is those four requests; everything it adds on top (reading
+under a deadline, building and encoding 3 series per queue, HTTP) should be small next to
+them, and a scrape should cost less than the plugin's per-object endpoint, which is what
+people would otherwise scrape for per-queue numbers. The targets are in bench/README.md.
+
+Run it with the project's venv: ``.venv/bin/python bench/rabbitmq_bench.py`` (``make bench``
+runs it). It needs RabbitMQ with the management plugin on loopback, ``rabbitmq-plugins``
+(it enables ``rabbitmq_prometheus`` if needed and disables it again at the end), creates
+and deletes its own vhosts, and rewrites the RabbitMQ results block of bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+try:
+    import pika
+    import pika.exceptions
+    import requests
+    import yaml
+except ImportError as exc:  # the project venv has all three
+    sys.exit(f"rabbitmq_bench: missing Python package {exc.name!r}; run it with the project "
+             "venv after `pip install -e '.[test]'` (.venv/bin/python bench/rabbitmq_bench.py)")
+
+from benchkit import (
+    PAGERKIT,
+    PAGERKIT_HINT,
+    README,
+    ROOT,
+    BenchError,
+    collect_duration_ms,
+    cpu_model,
+    cpu_seconds,
+    fmt,
+    free_port,
+    log,
+    met,
+    on_sigterm,
+    p95,
+    pagerkit_up,
+    peak_rss_mb,
+    pid_of,
+    replace_block,
+    require,
+    running,
+    scrape,
+    series_in,
+    version_of,
+    write_json,
+)
+
+RESULTS_JSON = ROOT / "bench" / "results" / "rabbitmq_bench.json"
+BEGIN_MARK = "<!-- rabbitmq-bench:begin (written by bench/rabbitmq_bench.py) -->"
+END_MARK = "<!-- rabbitmq-bench:end -->"
+
+PLUGIN = "rabbitmq_prometheus"
+PASSWORD_ENV = "PAGERKIT_BENCH_RABBITMQ_PASSWORD"  # pagerkit's config reads it from there
+SIZES = (100, 1_000, 10_000)
+
+PAGERKIT_ROW = "pagerkit"
+CANARY_ROW = "pagerkit + canary"
+FLOOR_ROW = "bare fetch (floor)"
+PLUGIN_ROW = "rabbitmq_prometheus per-object"
+
+TARGET_RATIO = 1.3  # pagerkit's median scrape over the floor's, at the largest size
+TARGET_RSS_MB = 100.0
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- broker
+
+@dataclass(frozen=True)
+class Workload:
+    """The queues of one size, and what is in them.
+
+    Every ``message_every``-th queue holds ``messages`` messages; every
+    ``consumer_every``-th has one consumer with prefetch ``prefetch`` that never acks, so
+    the queues that have both hold unacknowledged messages too.
+    """
+
+    queues: int
+    message_every: int = 3
+    messages: int = 3
+    consumer_every: int = 5
+    prefetch: int = 1
+
+    def names(self) -> list[str]:
+        return [f"jobs.env-{i:05d}" for i in range(1, self.queues + 1)]
+
+    def with_messages(self) -> list[str]:
+        return self.names()[self.message_every - 1::self.message_every]
+
+    def with_consumer(self) -> list[str]:
+        return self.names()[self.consumer_every - 1::self.consumer_every]
+
+    @property
+    def consumers(self) -> int:
+        return len(self.with_consumer())
+
+    @property
+    def unacked(self) -> int:
+        both = set(self.with_messages()) & set(self.with_consumer())
+        return len(both) * min(self.prefetch, self.messages)
+
+    @property
+    def ready(self) -> int:
+        return len(self.with_messages()) * self.messages - self.unacked
+
+
+class ManagementApi:
+    """The management API, as the benchmark's admin (the same user pagerkit reads with)."""
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        self.session.auth = (username, password)
+        self.session.trust_env = False
+        self.username = username
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = self.session.request(method, self.url + path, timeout=120, **kwargs)
+        except requests.RequestException as exc:
+            raise BenchError(f"cannot reach the RabbitMQ management API at {self.url}: "
+                             f"{type(exc).__name__}; is RabbitMQ running with the "
+                             "rabbitmq_management plugin?") from None
+        if response.status_code in (401, 403):
+            raise BenchError(f"{method} {path}: HTTP {response.status_code}; the user "
+                             f"{self.username!r} needs the administrator tag (--username, "
+                             "--password)")
+        if response.status_code >= 300:
+            raise BenchError(f"{method} {path}: HTTP {response.status_code}: "
+                             f"{response.text[:200]}")
+        return response
+
+    def json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        return self.call("GET", path, params=params).json()
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def vhost_path(vhost: str) -> str:
+    return quote(vhost, safe="")
+
+
+@contextlib.contextmanager
+def bench_vhost(api: ManagementApi) -> Iterator[str]:
+    """A fresh vhost the API user may use; deleted afterwards (its queues, messages and
+    connections with it), whatever happened."""
+    name = f"pagerkit-bench-{secrets.token_hex(4)}"
+    api.call("PUT", f"/api/vhosts/{vhost_path(name)}")
+    try:
+        api.call("PUT", f"/api/permissions/{vhost_path(name)}/{quote(api.username, safe='')}",
+                 json={"configure": ".*", "write": ".*", "read": ".*"})
+        yield name
+    finally:
+        start = time.monotonic()
+        api.call("DELETE", f"/api/vhosts/{vhost_path(name)}")
+        log(f"deleted vhost {name} ({time.monotonic() - start:.1f}s)")
+
+
+def amqp_connection(args: argparse.Namespace, vhost: str) -> Any:
+    """A blocking connection without heartbeats: the consumers' connection is not serviced
+    while the benchmark scrapes, and must not be dropped for that."""
+    params = pika.ConnectionParameters(args.amqp_host, args.amqp_port, vhost,
+                                       pika.PlainCredentials(args.username, args.password),
+                                       heartbeat=0, blocked_connection_timeout=60)
+    try:
+        return pika.BlockingConnection(params)
+    except pika.exceptions.AMQPError as exc:
+        raise BenchError(f"cannot open an AMQP connection to {args.amqp_host}:"
+                         f"{args.amqp_port} vhost {vhost}: {exc!r}") from None
+
+
+def fill(args: argparse.Namespace, vhost: str, work: Workload) -> None:
+    """Declare the queues and publish the messages, on a connection closed afterwards."""
+    conn = amqp_connection(args, vhost)
+    try:
+        channel = conn.channel()
+        for name in work.names():
+            channel.queue_declare(name)
+        for name in work.with_messages():
+            for i in range(work.messages):
+                channel.basic_publish("", name, f"job {i}".encode())
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def consumers(args: argparse.Namespace, vhost: str, work: Workload) -> Iterator[None]:
+    """The consumers, attached and held (never acking) until the block ends."""
+    conn = amqp_connection(args, vhost)
+    try:
+        channel = conn.channel()
+        channel.basic_qos(prefetch_count=work.prefetch)
+        for name in work.with_consumer():
+            channel.basic_consume(name, lambda *_: None)
+        yield
+    finally:
+        with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+            conn.close()
+
+
+def broker_state(api: ManagementApi, vhost: str) -> tuple[int, int, int, int]:
+    """(queues, consumers, ready, unacked) in the vhost, as the management API says now."""
+    queues = api.json(f"/api/queues/{vhost_path(vhost)}", {
+        "columns": "name,messages_ready,messages_unacknowledged", "disable_stats": "true",
+        "enable_queue_totals": "true"})
+    found = api.json(f"/api/consumers/{vhost_path(vhost)}", {"columns": "queue.name"})
+    return (len(queues), len(found),
+            sum(int(q.get("messages_ready") or 0) for q in queues),
+            sum(int(q.get("messages_unacknowledged") or 0) for q in queues))
+
+
+def wait_for_state(api: ManagementApi, vhost: str, work: Workload,
+                   timeout: float = 180.0) -> float:
+    """Seconds until the management API reports every queue, consumer and message (its
+    stats lag the broker by a few seconds)."""
+    want = (work.queues, work.consumers, work.ready, work.unacked)
+    start = time.monotonic()
+    while (state := broker_state(api, vhost)) != want:
+        if time.monotonic() - start > timeout:
+            raise BenchError(f"after {timeout:g}s the management API reports (queues, "
+                             f"consumers, ready, unacked) = {state} in {vhost}, not {want}")
+        time.sleep(1)
+    return time.monotonic() - start
+
+
+def broker_pid() -> int:
+    pid = pid_of("beam.smp", "rabbit")
+    if pid is None:
+        raise BenchError("no beam.smp process running RabbitMQ found on this machine; the "
+                         "broker's CPU is read from /proc, so it must run here")
+    return pid
+
+
+def rabbitmq_plugins(*argv: str) -> str:
+    binary = shutil.which("rabbitmq-plugins")
+    if binary is None:
+        raise BenchError("rabbitmq-plugins not found on PATH; it comes with RabbitMQ's "
+                         "server package (run as root or the rabbitmq user)")
+    done = subprocess.run([binary, *argv], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise BenchError(f"rabbitmq-plugins {' '.join(argv)} failed ({done.returncode}): "
+                         f"{(done.stderr or done.stdout).strip()[-400:]}")
+    return done.stdout
+
+
+@contextlib.contextmanager
+def prometheus_plugin(url: str) -> Iterator[bool]:
+    """rabbitmq_prometheus running and answering ``url``; yields whether it was enabled
+    here, and if so disables it again on the way out, whatever happened."""
+    enabled = PLUGIN in rabbitmq_plugins("list", "--enabled", "--minimal").split()
+    if not enabled:
+        log(f"enabling {PLUGIN} (disabled again at the end) ...")
+        rabbitmq_plugins("enable", PLUGIN)
+    try:
+        wait_for_url(url)
+        yield not enabled
+    finally:
+        if not enabled:
+            rabbitmq_plugins("disable", PLUGIN)
+            log(f"disabled {PLUGIN} again")
+
+
+def wait_for_url(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=30).status_code == 200:
+                return
+        time.sleep(0.5)
+    raise BenchError(f"{url} did not answer 200 within {timeout:g}s after enabling {PLUGIN}")
+
+
+def idle_broker_ms_per_s(pid: int, seconds: float) -> float:
+    """The broker's CPU while nobody scrapes it: queues emit stats, the management
+    plugin aggregates them."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) * 1000 / seconds
+
+
+# --------------------------------------------------------------------------- measuring
+
+@dataclass
+class Result:
+    queues: int
+    row: str
+    scrapes: int
+    median_ms: float
+    p95_ms: float
+    cpu_ms_per_scrape: float | None  # the exporter's process; None: inside the broker
+    broker_cpu_ms_per_scrape: float
+    peak_rss_mb: float | None
+    samples: int | None
+    body_mb: float
+    collect_ms: float | None  # pagerkit's own pagerkit_collect_duration_seconds, median
+    latencies_ms: list[float] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Loop:
+    latencies_ms: list[float]
+    cpu_s: float | None
+    broker_cpu_s: float
+    last: Any
+
+
+def timed_loop(fetch: Callable[[], tuple[float, T]], warmup: int, scrapes: int,
+               cpu_pid: int | None, broker: int) -> Loop:
+    """Fetches one after another; CPU of ``cpu_pid`` and of the broker over the measured
+    ones, the gaps between them included (tiny: the benchmark only keeps the answer)."""
+    for _ in range(warmup):
+        fetch()
+    cpu_before = None if cpu_pid is None else cpu_seconds(cpu_pid)
+    broker_before = cpu_seconds(broker)
+    latencies, last = [], None
+    for _ in range(scrapes):
+        ms, last = fetch()
+        latencies.append(ms)
+    cpu = None if cpu_pid is None or cpu_before is None else cpu_seconds(cpu_pid) - cpu_before
+    return Loop(latencies, cpu, cpu_seconds(broker) - broker_before, last)
+
+
+def result(queues: int, row: str, loop: Loop, rss: float | None, samples: int | None,
+           body_bytes: int, collect_ms: float | None) -> Result:
+    n = len(loop.latencies_ms)
+    return Result(queues, row, n, statistics.median(loop.latencies_ms), p95(loop.latencies_ms),
+                  None if loop.cpu_s is None else loop.cpu_s * 1000 / n,
+                  loop.broker_cpu_s * 1000 / n, rss, samples, body_bytes / 1e6, collect_ms,
+                  loop.latencies_ms)
+
+
+def pagerkit_config(path: Path, args: argparse.Namespace, vhost: str, port: int,
+                    canary: bool) -> Path:
+    source: dict[str, Any] = {
+        "name": "bench-mq", "kind": "rabbitmq", "url": args.api_url,
+        "username": args.username, "password": f"${{{PASSWORD_ENV}}}", "timeout": "30s",
+        "vhosts": [vhost], "queues": {"max_series": 20_000}}
+    if canary:
+        source["canary"] = {"url": f"amqp://{quote(args.username, safe='')}:${{"
+                                   f"{PASSWORD_ENV}}}@{args.amqp_host}:{args.amqp_port}/"
+                                   f"{vhost_path(vhost)}"}
+    doc = {"web": {"listen_address": f"127.0.0.1:{port}"}, "log": {"level": "warning"},
+           "sources": [source]}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def measure_pagerkit(args: argparse.Namespace, vhost: str, work: Workload, scrapes: int,
+                     broker: int, workdir: Path, canary: bool) -> Result:
+    row = CANARY_ROW if canary else PAGERKIT_ROW
+    port = free_port()
+    config = pagerkit_config(workdir / f"pagerkit-{work.queues}-{canary}.yaml", args, vhost,
+                             port, canary)
+    url = f"http://127.0.0.1:{port}/metrics"
+    with running(row, (str(PAGERKIT), "serve", "--config", str(config)),
+                 {PASSWORD_ENV: args.password}, url,
+                 workdir / f"pagerkit-{work.queues}-{canary}.log") as proc, \
+            requests.Session() as session:
+        bodies: list[str] = []
+
+        def fetch() -> tuple[float, str]:
+            ms, body = scrape(session, url)
+            bodies.append(body)
+            return ms, body
+
+        loop = timed_loop(fetch, args.warmup, scrapes, proc.pid, broker)
+        rss = peak_rss_mb(proc.pid)
+    body = str(loop.last)
+    check_pagerkit(body, vhost, work, row)
+    collected = [d for d in map(collect_duration_ms, bodies[args.warmup:]) if d is not None]
+    return result(work.queues, row, loop, rss, series_in(body), len(body),
+                  statistics.median(collected) if collected else None)
+
+
+def check_pagerkit(body: str, vhost: str, work: Workload, row: str) -> None:
+    """A fast scrape that failed is no result: the source must be up, and every queue,
+    consumer and message of the vhost in the answer."""
+    if not pagerkit_up(body):
+        raise BenchError(f"{row} reports the source down at {work.queues} queues:\n"
+                         f"{body[:800]}")
+    want = {"queues": work.queues, "consumers": work.consumers, "messages_ready": work.ready,
+            "messages_unacknowledged": work.unacked}
+    for name, value in want.items():
+        found = re.search(rf'^pagerkit_rabbitmq_vhost_{name}\{{[^}}]*vhost="{re.escape(vhost)}"'
+                          r"[^}]*\} (\S+)$", body, re.MULTILINE)
+        if found is None or float(found.group(1)) != value:
+            raise BenchError(f"{row}: pagerkit_rabbitmq_vhost_{name} is "
+                             f"{found.group(1) if found else 'missing'}, not {value}")
+    per_queue = body.count("\npagerkit_rabbitmq_queue_messages_ready{")
+    if per_queue != work.queues:
+        raise BenchError(f"{row}: {per_queue} per-queue series, not {work.queues}")
+
+
+def floor_requests(api_url: str, vhost: str) -> list[tuple[str, dict[str, str]]]:
+    """The requests pagerkit makes per scrape for one vhost, built from its own column
+    lists so that the floor follows the collector if they change."""
+    try:
+        from pagerkit.collectors import rabbitmq as collector
+    except ImportError as exc:
+        raise BenchError(f"cannot import pagerkit's RabbitMQ collector ({exc}); run with the "
+                         "project venv") from None
+    base, path = api_url.rstrip("/"), vhost_path(vhost)
+    # What RabbitMQSource._queue_params asks for without message_stats.
+    queue_params = {"columns": collector.QUEUE_COLUMNS, "disable_stats": "true",
+                    "enable_queue_totals": "true"}
+    return [(f"{base}/api/overview", {"columns": collector.OVERVIEW_COLUMNS}),
+            (f"{base}/api/nodes", {"columns": collector.NODE_COLUMNS}),
+            (f"{base}/api/queues/{path}", queue_params),
+            (f"{base}/api/consumers/{path}", {"columns": collector.CONSUMER_COLUMNS})]
+
+
+def bare_fetch(session: requests.Session, plan: Sequence[tuple[str, dict[str, str]]]
+               ) -> tuple[float, tuple[list[Any], int]]:
+    """All of ``plan``, each body read whole and parsed: milliseconds, the documents and
+    their size in bytes."""
+    start = time.perf_counter()
+    docs, size = [], 0
+    for url, params in plan:
+        response = session.get(url, params=params, timeout=60)
+        if response.status_code != 200:
+            raise BenchError(f"{url} answered {response.status_code}: {response.text[:200]}")
+        docs.append(json.loads(response.content))
+        size += len(response.content)
+    return (time.perf_counter() - start) * 1000, (docs, size)
+
+
+def measure_floor(args: argparse.Namespace, vhost: str, work: Workload, scrapes: int,
+                  broker: int) -> Result:
+    plan = floor_requests(args.api_url, vhost)
+    with requests.Session() as session:
+        session.auth = (args.username, args.password)
+        session.headers["Accept-Encoding"] = "identity"  # as pagerkit's session asks
+        session.trust_env = False
+        loop = timed_loop(lambda: bare_fetch(session, plan), args.warmup, scrapes,
+                          os.getpid(), broker)
+    docs, size = loop.last
+    if (len(docs[2]), len(docs[3])) != (work.queues, work.consumers):
+        raise BenchError(f"bare fetch: {len(docs[2])} queues and {len(docs[3])} consumers, "
+                         f"not {work.queues} and {work.consumers}")
+    return result(work.queues, FLOOR_ROW, loop, None, None, size, None)
+
+
+def measure_plugin(args: argparse.Namespace, vhost: str, work: Workload, scrapes: int,
+                   broker: int) -> Result:
+    with requests.Session() as session:
+        loop = timed_loop(lambda: scrape(session, args.plugin_url), args.warmup, scrapes,
+                          None, broker)
+    body = str(loop.last)
+    found = len(re.findall(rf'^rabbitmq_queue_messages_ready\{{vhost="{re.escape(vhost)}",',
+                           body, re.MULTILINE))
+    if found != work.queues:
+        raise BenchError(f"{PLUGIN_ROW}: {found} queues of {vhost} in the answer, not "
+                         f"{work.queues}")
+    return result(work.queues, PLUGIN_ROW, loop, None, series_in(body), len(body), None)
+
+
+# --------------------------------------------------------------------------- one size
+
+@dataclass(frozen=True)
+class Setup:
+    """How one size's vhost came to be, and the broker's CPU while nobody scraped."""
+
+    queues: int
+    fill_s: float
+    settle_s: float  # until the management API reported everything
+    idle_broker_ms_per_s: float
+
+
+def scrapes_for(size: int, at_largest: int) -> int:
+    """More scrapes where they are cheap: 4x under 1,000 queues, 2x under 10,000."""
+    if size < 1_000:
+        return 4 * at_largest
+    return 2 * at_largest if size < 10_000 else at_largest
+
+
+def measure_size(args: argparse.Namespace, api: ManagementApi, size: int, broker: int,
+                 workdir: Path) -> tuple[Setup, list[Result]]:
+    work = Workload(size)
+    scrapes = scrapes_for(size, args.scrapes)
+    with bench_vhost(api) as vhost:
+        log(f"{size:,} queues in {vhost}: declaring, publishing, attaching consumers ...")
+        start = time.monotonic()
+        fill(args, vhost, work)
+        with consumers(args, vhost, work):
+            fill_s = time.monotonic() - start
+            settle_s = wait_for_state(api, vhost, work)
+            time.sleep(args.settle)  # let the broker finish digesting the new queues
+            idle = idle_broker_ms_per_s(broker, args.idle)
+            setup = Setup(size, fill_s, settle_s, idle)
+            log(f"  ready after {fill_s:.1f}s + {settle_s:.1f}s; broker idle {idle:.1f} "
+                f"ms/s; {scrapes} scrapes each")
+            results = []
+            for row, measure in measurements(args, vhost, work, scrapes, broker, workdir):
+                log(f"  {row} ...")
+                results.append(measure())
+                log(f"  {row}: median {results[-1].median_ms:.1f} ms")
+    return setup, results
+
+
+def measurements(args: argparse.Namespace, vhost: str, work: Workload, scrapes: int,
+                 broker: int, workdir: Path) -> list[tuple[str, Callable[[], Result]]]:
+    """What runs at one size, in order. The canary goes last: its private queue is not
+    one of the workload's, and the floor and the plugin must not see it."""
+    runs: list[tuple[str, Callable[[], Result]]] = [
+        (PAGERKIT_ROW, lambda: measure_pagerkit(args, vhost, work, scrapes, broker, workdir,
+                                                canary=False)),
+        (FLOOR_ROW, lambda: measure_floor(args, vhost, work, scrapes, broker)),
+        (PLUGIN_ROW, lambda: measure_plugin(args, vhost, work, scrapes, broker)),
+    ]
+    if work.queues == args.canary_at:
+        runs.append((CANARY_ROW, lambda: measure_pagerkit(args, vhost, work, scrapes, broker,
+                                                          workdir, canary=True)))
+    return runs
+
+
+# --------------------------------------------------------------------------- report
+
+@dataclass(frozen=True)
+class Machine:
+    date: str
+    cpus: int
+    cpu_model: str
+    python: str
+    rabbitmq: str
+    erlang: str
+    pagerkit: str
+    plugin_enabled_here: bool
+    setups: list[Setup]
+
+
+def floor_of(results: Sequence[Result], queues: int) -> Result | None:
+    return next((r for r in results if r.queues == queues and r.row == FLOOR_ROW), None)
+
+
+def ratio(r: Result, results: Sequence[Result]) -> str:
+    floor = floor_of(results, r.queues)
+    return "n/a" if floor is None else f"{r.median_ms / floor.median_ms:.2f}"
+
+
+def table(results: Sequence[Result]) -> str:
+    head = ("| queues | what | scrapes | median ms | p95 ms | x floor | CPU ms/scrape | "
+            "broker CPU ms/scrape | peak RSS MB | samples | body MB |\n"
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+    rows = [f"| {r.queues:,} | {r.row} | {r.scrapes} | {r.median_ms:.1f} | {r.p95_ms:.1f} | "
+            f"{ratio(r, results)} | {fmt(r.cpu_ms_per_scrape)} | "
+            f"{r.broker_cpu_ms_per_scrape:.1f} | {fmt(r.peak_rss_mb)} | "
+            f"{'n/a' if r.samples is None else f'{r.samples:,}'} | {r.body_mb:.2f} |"
+            for r in results]
+    return head + "\n".join(rows) + "\n"
+
+
+def verdicts(results: Sequence[Result]) -> list[str]:
+    """One line per target, at the largest size measured."""
+    size = max(r.queues for r in results)
+    by = {r.row: r for r in results if r.queues == size}
+    mine, floor, plugin = by[PAGERKIT_ROW], by[FLOOR_ROW], by[PLUGIN_ROW]
+    limit = TARGET_RATIO * floor.median_ms
+    return [
+        f"{met(mine.median_ms <= limit)} at {size:,} queues, at most {TARGET_RATIO:g} times "
+        f"the bare fetch: {mine.median_ms:.0f} ms vs {floor.median_ms:.0f} ms median "
+        f"({mine.median_ms / floor.median_ms:.2f}x; the limit is {limit:.0f} ms)",
+        f"{met(mine.median_ms < plugin.median_ms)} at {size:,} queues, faster than the "
+        f"plugin's per-object endpoint: {mine.median_ms:.0f} ms vs {plugin.median_ms:.0f} ms "
+        "median",
+        f"{met(mine.peak_rss_mb is not None and mine.peak_rss_mb < TARGET_RSS_MB)} at "
+        f"{size:,} queues, peak RSS under {TARGET_RSS_MB:g} MB: {fmt(mine.peak_rss_mb)} MB",
+    ]
+
+
+def notes(machine: Machine, results: Sequence[Result]) -> str:
+    setups = ", ".join(f"{s.queues:,} queues {s.idle_broker_ms_per_s:.0f} ms/s"
+                       for s in machine.setups)
+    collected = ", ".join(f"{r.queues:,} queues {r.collect_ms:.0f} ms" for r in results
+                          if r.row == PAGERKIT_ROW and r.collect_ms is not None)
+    plugin = ("enabled by the benchmark for the run, disabled again after"
+              if machine.plugin_enabled_here else "already enabled, left so")
+    return (
+        "x floor: median over the bare fetch's median at the same size. CPU ms/scrape: the "
+        "exporter's process (pagerkit), or the benchmark's own process for the bare fetch "
+        "(requests and json.loads); the plugin's is inside the broker, in the next column. "
+        "Broker CPU: utime + stime of RabbitMQ's beam.smp over the measured scrapes, "
+        "divided by them, idle work included; the broker idled at "
+        f"{setups} (queue stats, the management plugin's aggregation). body MB: the "
+        "answer as parsed (pagerkit and the plugin were asked for gzip, as Prometheus "
+        "does; the bare fetch gets identity JSON, as pagerkit does). pagerkit's own "
+        f"pagerkit_collect_duration_seconds, median: {collected}. {PLUGIN}: {plugin}.")
+
+
+def report(machine: Machine, results: Sequence[Result]) -> str:
+    return (
+        f"### Results, {machine.date}\n\n"
+        f"Machine: {machine.cpus} CPUs ({machine.cpu_model}), Python {machine.python}, "
+        f"RabbitMQ {machine.rabbitmq} on Erlang {machine.erlang}, pagerkit "
+        f"{machine.pagerkit}.\n\n"
+        f"{table(results)}\n{notes(machine, results)}\n\n"
+        "Targets:\n\n" + "\n".join(verdicts(results)) + "\n")
+
+
+# --------------------------------------------------------------------------- main
+
+def run(args: argparse.Namespace) -> int:
+    require(PAGERKIT, PAGERKIT_HINT)
+    api = ManagementApi(args.api_url, args.username, args.password)
+    overview = api.json("/api/overview", {"columns": "rabbitmq_version,erlang_version"})
+    broker = broker_pid()
+    setups, results = [], []
+    try:
+        with prometheus_plugin(args.plugin_url) as enabled_here, \
+                tempfile.TemporaryDirectory(prefix="pagerkit-bench-") as tmp:
+            for size in args.sizes:
+                setup, rows = measure_size(args, api, size, broker, Path(tmp))
+                setups.append(setup)
+                results += rows
+    finally:
+        api.close()
+    machine = Machine(dt.date.today().isoformat(), os.cpu_count() or 0, cpu_model(),
+                      platform.python_version(), str(overview.get("rabbitmq_version")),
+                      str(overview.get("erlang_version")), version_of(PAGERKIT),
+                      enabled_here, setups)
+    block = report(machine, results)
+    print(block)
+    if not args.no_readme:
+        replace_block(README, BEGIN_MARK, END_MARK, block)
+        write_json(RESULTS_JSON, machine, results)
+        log(f"wrote {README.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
+    return 0
+
+
+def sizes(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(sorted({int(v.replace("_", "")) for v in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not values or min(values) < 15:
+        raise argparse.ArgumentTypeError("each size must be at least 15 queues")
+    return values
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", type=sizes, default=SIZES,
+                   help="queue counts, comma-separated (default 100,1000,10000)")
+    p.add_argument("--scrapes", type=int, default=25,
+                   help="measured scrapes at 10,000 queues and more (default 25, at least "
+                        "20); 2x under 10,000, 4x under 1,000")
+    p.add_argument("--warmup", type=int, default=3, help="unmeasured scrapes first (3)")
+    p.add_argument("--canary-at", type=int, default=10_000, metavar="QUEUES",
+                   help="the size with an extra pagerkit row, canary on (10000; 0: none)")
+    p.add_argument("--settle", type=float, default=5.0,
+                   help="seconds to wait after the API reports every queue (5)")
+    p.add_argument("--idle", type=float, default=10.0,
+                   help="seconds over which the idle broker's CPU is read (10)")
+    p.add_argument("--api-url", default="http://127.0.0.1:15672",
+                   help="the management API (default http://127.0.0.1:15672)")
+    p.add_argument("--plugin-url", default="http://127.0.0.1:15692/metrics/per-object",
+                   help=f"{PLUGIN}'s per-object endpoint")
+    p.add_argument("--amqp-host", default="127.0.0.1")
+    p.add_argument("--amqp-port", type=int, default=5672)
+    p.add_argument("--username", default="guest", help="an administrator (default guest)")
+    p.add_argument("--password", default=os.environ.get("RABBITMQ_PASSWORD", "guest"),
+                   help="default $RABBITMQ_PASSWORD, else guest")
+    p.add_argument("--no-readme", action="store_true", help="print only; leave README alone")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.scrapes < 20:
+        print("rabbitmq_bench: --scrapes must be at least 20", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return run(args)
+    except BenchError as exc:
+        print(f"rabbitmq_bench: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
