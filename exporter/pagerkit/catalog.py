@@ -20,7 +20,7 @@ PROMETHEUS_OWN = frozenset({
 
 
 def sample_names(families: Iterable[Metric]) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for family in families:
         names.add(family.name + ("_total" if family.type == "counter" else ""))
     return names
@@ -59,7 +59,7 @@ def config_metric_names(path: Path) -> set[str]:
     from .config import load_config
 
     config = load_config(str(path), environ={})
-    names = set()
+    names: set[str] = set()
     for source in config.sources:
         for query in getattr(source, "queries", ()):
             names.update(metric.name for metric in query.metrics)

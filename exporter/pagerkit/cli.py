@@ -8,8 +8,8 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from . import __version__
