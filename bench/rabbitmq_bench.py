@@ -320,6 +320,18 @@ def idle_broker_ms_per_s(pid: int, seconds: float) -> float:
 
 # --------------------------------------------------------------------------- measuring
 
+@dataclass(frozen=True)
+class Stage:
+    """One size, filled and settled, ready to be scraped."""
+
+    vhost: str
+    work: Workload
+    scrapes: int
+    broker: int  # beam.smp's pid
+    idle_broker_ms_per_s: float
+    workdir: Path
+
+
 @dataclass
 class Result:
     queues: int
@@ -329,6 +341,7 @@ class Result:
     p95_ms: float
     cpu_ms_per_scrape: float | None  # the exporter's process; None: inside the broker
     broker_cpu_ms_per_scrape: float
+    broker_above_idle_ms_per_scrape: float  # less the idle broker's CPU over the same time
     peak_rss_mb: float | None
     samples: int | None
     body_mb: float
@@ -341,6 +354,7 @@ class Loop:
     latencies_ms: list[float]
     cpu_s: float | None
     broker_cpu_s: float
+    wall_s: float
     last: Any
 
 
@@ -352,20 +366,24 @@ def timed_loop(fetch: Callable[[], tuple[float, T]], warmup: int, scrapes: int,
         fetch()
     cpu_before = None if cpu_pid is None else cpu_seconds(cpu_pid)
     broker_before = cpu_seconds(broker)
+    start = time.monotonic()
     latencies, last = [], None
     for _ in range(scrapes):
         ms, last = fetch()
         latencies.append(ms)
     cpu = None if cpu_pid is None or cpu_before is None else cpu_seconds(cpu_pid) - cpu_before
-    return Loop(latencies, cpu, cpu_seconds(broker) - broker_before, last)
+    return Loop(latencies, cpu, cpu_seconds(broker) - broker_before, time.monotonic() - start,
+                last)
 
 
-def result(queues: int, row: str, loop: Loop, rss: float | None, samples: int | None,
+def result(stage: Stage, row: str, loop: Loop, rss: float | None, samples: int | None,
            body_bytes: int, collect_ms: float | None) -> Result:
     n = len(loop.latencies_ms)
-    return Result(queues, row, n, statistics.median(loop.latencies_ms), p95(loop.latencies_ms),
-                  None if loop.cpu_s is None else loop.cpu_s * 1000 / n,
-                  loop.broker_cpu_s * 1000 / n, rss, samples, body_bytes / 1e6, collect_ms,
+    broker_ms = loop.broker_cpu_s * 1000 / n
+    idle_ms = stage.idle_broker_ms_per_s * loop.wall_s / n
+    return Result(stage.work.queues, row, n, statistics.median(loop.latencies_ms),
+                  p95(loop.latencies_ms), None if loop.cpu_s is None else loop.cpu_s * 1000 / n,
+                  broker_ms, broker_ms - idle_ms, rss, samples, body_bytes / 1e6, collect_ms,
                   loop.latencies_ms)
 
 
@@ -385,16 +403,14 @@ def pagerkit_config(path: Path, args: argparse.Namespace, vhost: str, port: int,
     return path
 
 
-def measure_pagerkit(args: argparse.Namespace, vhost: str, work: Workload, scrapes: int,
-                     broker: int, workdir: Path, canary: bool) -> Result:
+def measure_pagerkit(args: argparse.Namespace, stage: Stage, canary: bool) -> Result:
     row = CANARY_ROW if canary else PAGERKIT_ROW
     port = free_port()
-    config = pagerkit_config(workdir / f"pagerkit-{work.queues}-{canary}.yaml", args, vhost,
-                             port, canary)
+    name = f"pagerkit-{stage.work.queues}{'-canary' if canary else ''}"
+    config = pagerkit_config(stage.workdir / f"{name}.yaml", args, stage.vhost, port, canary)
     url = f"http://127.0.0.1:{port}/metrics"
     with running(row, (str(PAGERKIT), "serve", "--config", str(config)),
-                 {PASSWORD_ENV: args.password}, url,
-                 workdir / f"pagerkit-{work.queues}-{canary}.log") as proc, \
+                 {PASSWORD_ENV: args.password}, url, stage.workdir / f"{name}.log") as proc, \
             requests.Session() as session:
         bodies: list[str] = []
 
@@ -403,12 +419,12 @@ def measure_pagerkit(args: argparse.Namespace, vhost: str, work: Workload, scrap
             bodies.append(body)
             return ms, body
 
-        loop = timed_loop(fetch, args.warmup, scrapes, proc.pid, broker)
+        loop = timed_loop(fetch, args.warmup, stage.scrapes, proc.pid, stage.broker)
         rss = peak_rss_mb(proc.pid)
     body = str(loop.last)
-    check_pagerkit(body, vhost, work, row)
+    check_pagerkit(body, stage.vhost, stage.work, row)
     collected = [d for d in map(collect_duration_ms, bodies[args.warmup:]) if d is not None]
-    return result(work.queues, row, loop, rss, series_in(body), len(body),
+    return result(stage, row, loop, rss, series_in(body), len(body),
                   statistics.median(collected) if collected else None)
 
 
@@ -464,34 +480,34 @@ def bare_fetch(session: requests.Session, plan: Sequence[tuple[str, dict[str, st
     return (time.perf_counter() - start) * 1000, (docs, size)
 
 
-def measure_floor(args: argparse.Namespace, vhost: str, work: Workload, scrapes: int,
-                  broker: int) -> Result:
-    plan = floor_requests(args.api_url, vhost)
+def measure_floor(args: argparse.Namespace, stage: Stage) -> Result:
+    plan = floor_requests(args.api_url, stage.vhost)
     with requests.Session() as session:
         session.auth = (args.username, args.password)
         session.headers["Accept-Encoding"] = "identity"  # as pagerkit's session asks
         session.trust_env = False
-        loop = timed_loop(lambda: bare_fetch(session, plan), args.warmup, scrapes,
-                          os.getpid(), broker)
+        loop = timed_loop(lambda: bare_fetch(session, plan), args.warmup, stage.scrapes,
+                          os.getpid(), stage.broker)
     docs, size = loop.last
+    work = stage.work
     if (len(docs[2]), len(docs[3])) != (work.queues, work.consumers):
         raise BenchError(f"bare fetch: {len(docs[2])} queues and {len(docs[3])} consumers, "
                          f"not {work.queues} and {work.consumers}")
-    return result(work.queues, FLOOR_ROW, loop, None, None, size, None)
+    return result(stage, FLOOR_ROW, loop, None, None, size, None)
 
 
-def measure_plugin(args: argparse.Namespace, vhost: str, work: Workload, scrapes: int,
-                   broker: int) -> Result:
+def measure_plugin(args: argparse.Namespace, stage: Stage) -> Result:
     with requests.Session() as session:
-        loop = timed_loop(lambda: scrape(session, args.plugin_url), args.warmup, scrapes,
-                          None, broker)
+        loop = timed_loop(lambda: scrape(session, args.plugin_url), args.warmup, stage.scrapes,
+                          None, stage.broker)
     body = str(loop.last)
-    found = len(re.findall(rf'^rabbitmq_queue_messages_ready\{{vhost="{re.escape(vhost)}",',
-                           body, re.MULTILINE))
-    if found != work.queues:
-        raise BenchError(f"{PLUGIN_ROW}: {found} queues of {vhost} in the answer, not "
-                         f"{work.queues}")
-    return result(work.queues, PLUGIN_ROW, loop, None, series_in(body), len(body), None)
+    vhost = re.escape(stage.vhost)
+    found = len(re.findall(rf'^rabbitmq_queue_messages_ready\{{vhost="{vhost}",', body,
+                           re.MULTILINE))
+    if found != stage.work.queues:
+        raise BenchError(f"{PLUGIN_ROW}: {found} queues of {stage.vhost} in the answer, not "
+                         f"{stage.work.queues}")
+    return result(stage, PLUGIN_ROW, loop, None, series_in(body), len(body), None)
 
 
 # --------------------------------------------------------------------------- one size
@@ -516,7 +532,6 @@ def scrapes_for(size: int, at_largest: int) -> int:
 def measure_size(args: argparse.Namespace, api: ManagementApi, size: int, broker: int,
                  workdir: Path) -> tuple[Setup, list[Result]]:
     work = Workload(size)
-    scrapes = scrapes_for(size, args.scrapes)
     with bench_vhost(api) as vhost:
         log(f"{size:,} queues in {vhost}: declaring, publishing, attaching consumers ...")
         start = time.monotonic()
@@ -526,30 +541,28 @@ def measure_size(args: argparse.Namespace, api: ManagementApi, size: int, broker
             settle_s = wait_for_state(api, vhost, work)
             time.sleep(args.settle)  # let the broker finish digesting the new queues
             idle = idle_broker_ms_per_s(broker, args.idle)
-            setup = Setup(size, fill_s, settle_s, idle)
+            stage = Stage(vhost, work, scrapes_for(size, args.scrapes), broker, idle, workdir)
             log(f"  ready after {fill_s:.1f}s + {settle_s:.1f}s; broker idle {idle:.1f} "
-                f"ms/s; {scrapes} scrapes each")
+                f"ms/s; {stage.scrapes} scrapes each")
             results = []
-            for row, measure in measurements(args, vhost, work, scrapes, broker, workdir):
+            for row, measure in measurements(args, stage):
                 log(f"  {row} ...")
                 results.append(measure())
                 log(f"  {row}: median {results[-1].median_ms:.1f} ms")
-    return setup, results
+    return Setup(size, fill_s, settle_s, idle), results
 
 
-def measurements(args: argparse.Namespace, vhost: str, work: Workload, scrapes: int,
-                 broker: int, workdir: Path) -> list[tuple[str, Callable[[], Result]]]:
+def measurements(args: argparse.Namespace, stage: Stage
+                 ) -> list[tuple[str, Callable[[], Result]]]:
     """What runs at one size, in order. The canary goes last: its private queue is not
     one of the workload's, and the floor and the plugin must not see it."""
     runs: list[tuple[str, Callable[[], Result]]] = [
-        (PAGERKIT_ROW, lambda: measure_pagerkit(args, vhost, work, scrapes, broker, workdir,
-                                                canary=False)),
-        (FLOOR_ROW, lambda: measure_floor(args, vhost, work, scrapes, broker)),
-        (PLUGIN_ROW, lambda: measure_plugin(args, vhost, work, scrapes, broker)),
+        (PAGERKIT_ROW, lambda: measure_pagerkit(args, stage, canary=False)),
+        (FLOOR_ROW, lambda: measure_floor(args, stage)),
+        (PLUGIN_ROW, lambda: measure_plugin(args, stage)),
     ]
-    if work.queues == args.canary_at:
-        runs.append((CANARY_ROW, lambda: measure_pagerkit(args, vhost, work, scrapes, broker,
-                                                          workdir, canary=True)))
+    if stage.work.queues == args.canary_at:
+        runs.append((CANARY_ROW, lambda: measure_pagerkit(args, stage, canary=True)))
     return runs
 
 
@@ -565,6 +578,7 @@ class Machine:
     erlang: str
     pagerkit: str
     plugin_enabled_here: bool
+    idle_s: float
     setups: list[Setup]
 
 
@@ -579,11 +593,12 @@ def ratio(r: Result, results: Sequence[Result]) -> str:
 
 def table(results: Sequence[Result]) -> str:
     head = ("| queues | what | scrapes | median ms | p95 ms | x floor | CPU ms/scrape | "
-            "broker CPU ms/scrape | peak RSS MB | samples | body MB |\n"
-            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+            "broker CPU ms/scrape | above idle | peak RSS MB | samples | body MB |\n"
+            "| ---: | --- |" + " ---: |" * 10 + "\n")
     rows = [f"| {r.queues:,} | {r.row} | {r.scrapes} | {r.median_ms:.1f} | {r.p95_ms:.1f} | "
             f"{ratio(r, results)} | {fmt(r.cpu_ms_per_scrape)} | "
-            f"{r.broker_cpu_ms_per_scrape:.1f} | {fmt(r.peak_rss_mb)} | "
+            f"{r.broker_cpu_ms_per_scrape:.1f} | {r.broker_above_idle_ms_per_scrape:.1f} | "
+            f"{fmt(r.peak_rss_mb)} | "
             f"{'n/a' if r.samples is None else f'{r.samples:,}'} | {r.body_mb:.2f} |"
             for r in results]
     return head + "\n".join(rows) + "\n"
@@ -619,8 +634,9 @@ def notes(machine: Machine, results: Sequence[Result]) -> str:
         "exporter's process (pagerkit), or the benchmark's own process for the bare fetch "
         "(requests and json.loads); the plugin's is inside the broker, in the next column. "
         "Broker CPU: utime + stime of RabbitMQ's beam.smp over the measured scrapes, "
-        "divided by them, idle work included; the broker idled at "
-        f"{setups} (queue stats, the management plugin's aggregation). body MB: the "
+        "divided by them; above idle: less what the broker used over the same time when "
+        f"nobody scraped it ({setups}, read over {machine.idle_s:g} s before the "
+        "scrapes: queue stats, the management plugin's aggregation). body MB: the "
         "answer as parsed (pagerkit and the plugin were asked for gzip, as Prometheus "
         "does; the bare fetch gets identity JSON, as pagerkit does). pagerkit's own "
         f"pagerkit_collect_duration_seconds, median: {collected}. {PLUGIN}: {plugin}.")
@@ -656,7 +672,7 @@ def run(args: argparse.Namespace) -> int:
     machine = Machine(dt.date.today().isoformat(), os.cpu_count() or 0, cpu_model(),
                       platform.python_version(), str(overview.get("rabbitmq_version")),
                       str(overview.get("erlang_version")), version_of(PAGERKIT),
-                      enabled_here, setups)
+                      enabled_here, args.idle, setups)
     block = report(machine, results)
     print(block)
     if not args.no_readme:
