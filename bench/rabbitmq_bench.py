@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 try:
@@ -99,8 +99,6 @@ PLUGIN_ROW = "rabbitmq_prometheus per-object"
 
 TARGET_RATIO = 1.3  # pagerkit's median scrape over the floor's, at the largest size
 TARGET_RSS_MB = 100.0
-
-T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- broker
@@ -332,6 +330,27 @@ class Stage:
     workdir: Path
 
 
+@dataclass(frozen=True)
+class Subject:
+    """One way to get the numbers, scraped in turn with the others."""
+
+    row: str
+    fetch: Callable[[], tuple[float, Any]]  # milliseconds until all is in, and the answer
+    cpu: Callable[[], float] | None  # CPU seconds so far of what does the work; None: broker
+    # True when that process also does other work (this one: it scrapes the others too):
+    # then only its CPU during this subject's fetches counts, else all of it over the loop.
+    cpu_shared: bool = False
+
+
+@dataclass
+class Tally:
+    latencies_ms: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    broker_cpu_s: float = 0.0
+    busy_s: float = 0.0  # wall time inside this subject's fetches
+    last: Any = None
+
+
 @dataclass
 class Result:
     queues: int
@@ -349,43 +368,51 @@ class Result:
     latencies_ms: list[float] = field(repr=False)
 
 
-@dataclass(frozen=True)
-class Loop:
-    latencies_ms: list[float]
-    cpu_s: float | None
-    broker_cpu_s: float
-    wall_s: float
-    last: Any
-
-
-def timed_loop(fetch: Callable[[], tuple[float, T]], warmup: int, scrapes: int,
-               cpu_pid: int | None, broker: int) -> Loop:
-    """Fetches one after another; CPU of ``cpu_pid`` and of the broker over the measured
-    ones, the gaps between them included (tiny: the benchmark only keeps the answer)."""
+def interleaved(subjects: Sequence[Subject], warmup: int, scrapes: int,
+                broker: int) -> list[Tally]:
+    """Rounds of one fetch per subject, one fetch at a time, the order rotating every
+    round: a broker that slows down or speeds up over the run does so for all of them."""
     for _ in range(warmup):
-        fetch()
-    cpu_before = None if cpu_pid is None else cpu_seconds(cpu_pid)
+        for subject in subjects:
+            subject.fetch()
+    tallies = [Tally() for _ in subjects]
+    loop_cpu = [s.cpu() if s.cpu is not None and not s.cpu_shared else 0.0 for s in subjects]
+    for i in range(scrapes):
+        for k in range(len(subjects)):
+            j = (i + k) % len(subjects)
+            one_fetch(subjects[j], tallies[j], broker)
+    for subject, tally, before in zip(subjects, tallies, loop_cpu, strict=True):
+        if subject.cpu is not None and not subject.cpu_shared:
+            tally.cpu_s = subject.cpu() - before
+    return tallies
+
+
+def one_fetch(subject: Subject, tally: Tally, broker: int) -> None:
+    shared = subject.cpu if subject.cpu_shared else None
+    cpu_before = shared() if shared is not None else 0.0
     broker_before = cpu_seconds(broker)
     start = time.monotonic()
-    latencies, last = [], None
-    for _ in range(scrapes):
-        ms, last = fetch()
-        latencies.append(ms)
-    cpu = None if cpu_pid is None or cpu_before is None else cpu_seconds(cpu_pid) - cpu_before
-    return Loop(latencies, cpu, cpu_seconds(broker) - broker_before, time.monotonic() - start,
-                last)
+    ms, tally.last = subject.fetch()
+    tally.busy_s += time.monotonic() - start
+    tally.broker_cpu_s += cpu_seconds(broker) - broker_before
+    if shared is not None:
+        tally.cpu_s += shared() - cpu_before
+    tally.latencies_ms.append(ms)
 
 
-def result(stage: Stage, row: str, loop: Loop, rss: float | None, samples: int | None,
-           body_bytes: int, collect_ms: float | None) -> Result:
-    n = len(loop.latencies_ms)
-    broker_ms = loop.broker_cpu_s * 1000 / n
-    idle_ms = stage.idle_broker_ms_per_s * loop.wall_s / n
-    return Result(stage.work.queues, row, n, statistics.median(loop.latencies_ms),
-                  p95(loop.latencies_ms), None if loop.cpu_s is None else loop.cpu_s * 1000 / n,
-                  broker_ms, broker_ms - idle_ms, rss, samples, body_bytes / 1e6, collect_ms,
-                  loop.latencies_ms)
+def result(stage: Stage, subject: Subject, tally: Tally, rss: float | None,
+           samples: int | None, body_bytes: int, collect_ms: float | None = None) -> Result:
+    n = len(tally.latencies_ms)
+    broker_ms = tally.broker_cpu_s * 1000 / n
+    idle_ms = stage.idle_broker_ms_per_s * tally.busy_s / n
+    return Result(stage.work.queues, subject.row, n, statistics.median(tally.latencies_ms),
+                  p95(tally.latencies_ms),
+                  None if subject.cpu is None else tally.cpu_s * 1000 / n, broker_ms,
+                  broker_ms - idle_ms, rss, samples, body_bytes / 1e6, collect_ms,
+                  tally.latencies_ms)
 
+
+# pagerkit
 
 def pagerkit_config(path: Path, args: argparse.Namespace, vhost: str, port: int,
                     canary: bool) -> Path:
@@ -403,41 +430,58 @@ def pagerkit_config(path: Path, args: argparse.Namespace, vhost: str, port: int,
     return path
 
 
-def measure_pagerkit(args: argparse.Namespace, stage: Stage, canary: bool) -> Result:
-    row = CANARY_ROW if canary else PAGERKIT_ROW
-    port = free_port()
-    name = f"pagerkit-{stage.work.queues}{'-canary' if canary else ''}"
-    config = pagerkit_config(stage.workdir / f"{name}.yaml", args, stage.vhost, port, canary)
-    url = f"http://127.0.0.1:{port}/metrics"
-    with running(row, (str(PAGERKIT), "serve", "--config", str(config)),
-                 {PASSWORD_ENV: args.password}, url, stage.workdir / f"{name}.log") as proc, \
-            requests.Session() as session:
-        bodies: list[str] = []
+class Pagerkit:
+    """``pagerkit serve`` for one stage, as a subject; started by ``serving``."""
 
-        def fetch() -> tuple[float, str]:
-            ms, body = scrape(session, url)
-            bodies.append(body)
-            return ms, body
+    def __init__(self, args: argparse.Namespace, stage: Stage, canary: bool) -> None:
+        self.row = CANARY_ROW if canary else PAGERKIT_ROW
+        self.stage = stage
+        self.port = free_port()
+        self.name = f"pagerkit-{stage.work.queues}{'-canary' if canary else ''}"
+        self.config = pagerkit_config(stage.workdir / f"{self.name}.yaml", args, stage.vhost,
+                                      self.port, canary)
+        self.url = f"http://127.0.0.1:{self.port}/metrics"
+        self.collect_ms: list[float] = []  # pagerkit's own account, every scrape
+        self.pid = 0  # set by serving
+        self._password = args.password
 
-        loop = timed_loop(fetch, args.warmup, stage.scrapes, proc.pid, stage.broker)
-        rss = peak_rss_mb(proc.pid)
-    body = str(loop.last)
-    check_pagerkit(body, stage.vhost, stage.work, row)
-    collected = [d for d in map(collect_duration_ms, bodies[args.warmup:]) if d is not None]
-    return result(stage, row, loop, rss, series_in(body), len(body),
-                  statistics.median(collected) if collected else None)
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[Subject]:
+        argv = (str(PAGERKIT), "serve", "--config", str(self.config))
+        with running(self.row, argv, {PASSWORD_ENV: self._password}, self.url,
+                     self.stage.workdir / f"{self.name}.log") as proc, \
+                requests.Session() as session:
+            self.pid = proc.pid
+            yield Subject(self.row, lambda: self._scrape(session),
+                          lambda: cpu_seconds(proc.pid))
+
+    def _scrape(self, session: requests.Session) -> tuple[float, str]:
+        ms, body = scrape(session, self.url)
+        collected = collect_duration_ms(body)
+        if collected is not None:
+            self.collect_ms.append(collected)
+        return ms, body
+
+    def result(self, subject: Subject, tally: Tally, warmup: int) -> Result:
+        """Call while it runs (for its peak RSS)."""
+        body = str(tally.last)
+        check_pagerkit(body, self.stage, self.row)
+        measured = self.collect_ms[warmup:]
+        return result(self.stage, subject, tally, peak_rss_mb(self.pid), series_in(body),
+                      len(body), statistics.median(measured) if measured else None)
 
 
-def check_pagerkit(body: str, vhost: str, work: Workload, row: str) -> None:
+def check_pagerkit(body: str, stage: Stage, row: str) -> None:
     """A fast scrape that failed is no result: the source must be up, and every queue,
     consumer and message of the vhost in the answer."""
     if not pagerkit_up(body):
-        raise BenchError(f"{row} reports the source down at {work.queues} queues:\n"
+        raise BenchError(f"{row} reports the source down at {stage.work.queues} queues:\n"
                          f"{body[:800]}")
+    work, vhost = stage.work, re.escape(stage.vhost)
     want = {"queues": work.queues, "consumers": work.consumers, "messages_ready": work.ready,
             "messages_unacknowledged": work.unacked}
     for name, value in want.items():
-        found = re.search(rf'^pagerkit_rabbitmq_vhost_{name}\{{[^}}]*vhost="{re.escape(vhost)}"'
+        found = re.search(rf'^pagerkit_rabbitmq_vhost_{name}\{{[^}}]*vhost="{vhost}"'
                           r"[^}]*\} (\S+)$", body, re.MULTILINE)
         if found is None or float(found.group(1)) != value:
             raise BenchError(f"{row}: pagerkit_rabbitmq_vhost_{name} is "
@@ -446,6 +490,8 @@ def check_pagerkit(body: str, vhost: str, work: Workload, row: str) -> None:
     if per_queue != work.queues:
         raise BenchError(f"{row}: {per_queue} per-queue series, not {work.queues}")
 
+
+# the floor
 
 def floor_requests(api_url: str, vhost: str) -> list[tuple[str, dict[str, str]]]:
     """The requests pagerkit makes per scrape for one vhost, built from its own column
@@ -465,6 +511,18 @@ def floor_requests(api_url: str, vhost: str) -> list[tuple[str, dict[str, str]]]
             (f"{base}/api/consumers/{path}", {"columns": collector.CONSUMER_COLUMNS})]
 
 
+@contextlib.contextmanager
+def floor_subject(args: argparse.Namespace, stage: Stage) -> Iterator[Subject]:
+    """The bare fetch, in this process: its CPU is this process's during the fetch."""
+    plan = floor_requests(args.api_url, stage.vhost)
+    with requests.Session() as session:
+        session.auth = (args.username, args.password)
+        session.headers["Accept-Encoding"] = "identity"  # as pagerkit's session asks
+        session.trust_env = False
+        yield Subject(FLOOR_ROW, lambda: bare_fetch(session, plan), time.process_time,
+                      cpu_shared=True)
+
+
 def bare_fetch(session: requests.Session, plan: Sequence[tuple[str, dict[str, str]]]
                ) -> tuple[float, tuple[list[Any], int]]:
     """All of ``plan``, each body read whole and parsed: milliseconds, the documents and
@@ -480,34 +538,32 @@ def bare_fetch(session: requests.Session, plan: Sequence[tuple[str, dict[str, st
     return (time.perf_counter() - start) * 1000, (docs, size)
 
 
-def measure_floor(args: argparse.Namespace, stage: Stage) -> Result:
-    plan = floor_requests(args.api_url, stage.vhost)
-    with requests.Session() as session:
-        session.auth = (args.username, args.password)
-        session.headers["Accept-Encoding"] = "identity"  # as pagerkit's session asks
-        session.trust_env = False
-        loop = timed_loop(lambda: bare_fetch(session, plan), args.warmup, stage.scrapes,
-                          os.getpid(), stage.broker)
-    docs, size = loop.last
+def floor_result(stage: Stage, subject: Subject, tally: Tally) -> Result:
+    docs, size = tally.last
     work = stage.work
     if (len(docs[2]), len(docs[3])) != (work.queues, work.consumers):
         raise BenchError(f"bare fetch: {len(docs[2])} queues and {len(docs[3])} consumers, "
                          f"not {work.queues} and {work.consumers}")
-    return result(stage, FLOOR_ROW, loop, None, None, size, None)
+    return result(stage, subject, tally, None, None, size)
 
 
-def measure_plugin(args: argparse.Namespace, stage: Stage) -> Result:
+# the plugin
+
+@contextlib.contextmanager
+def plugin_subject(url: str) -> Iterator[Subject]:
     with requests.Session() as session:
-        loop = timed_loop(lambda: scrape(session, args.plugin_url), args.warmup, stage.scrapes,
-                          None, stage.broker)
-    body = str(loop.last)
+        yield Subject(PLUGIN_ROW, lambda: scrape(session, url), None)
+
+
+def plugin_result(stage: Stage, subject: Subject, tally: Tally) -> Result:
+    body = str(tally.last)
     vhost = re.escape(stage.vhost)
     found = len(re.findall(rf'^rabbitmq_queue_messages_ready\{{vhost="{vhost}",', body,
                            re.MULTILINE))
     if found != stage.work.queues:
         raise BenchError(f"{PLUGIN_ROW}: {found} queues of {stage.vhost} in the answer, not "
                          f"{stage.work.queues}")
-    return result(stage, PLUGIN_ROW, loop, None, series_in(body), len(body), None)
+    return result(stage, subject, tally, None, series_in(body), len(body))
 
 
 # --------------------------------------------------------------------------- one size
@@ -543,27 +599,32 @@ def measure_size(args: argparse.Namespace, api: ManagementApi, size: int, broker
             idle = idle_broker_ms_per_s(broker, args.idle)
             stage = Stage(vhost, work, scrapes_for(size, args.scrapes), broker, idle, workdir)
             log(f"  ready after {fill_s:.1f}s + {settle_s:.1f}s; broker idle {idle:.1f} "
-                f"ms/s; {stage.scrapes} scrapes each")
-            results = []
-            for row, measure in measurements(args, stage):
-                log(f"  {row} ...")
-                results.append(measure())
-                log(f"  {row}: median {results[-1].median_ms:.1f} ms")
+                f"ms/s; {stage.scrapes} rounds")
+            results = compared(args, stage)
+            if size == args.canary_at:
+                results.append(with_canary(args, stage))
+    for r in results:
+        log(f"  {r.row}: median {r.median_ms:.1f} ms")
     return Setup(size, fill_s, settle_s, idle), results
 
 
-def measurements(args: argparse.Namespace, stage: Stage
-                 ) -> list[tuple[str, Callable[[], Result]]]:
-    """What runs at one size, in order. The canary goes last: its private queue is not
+def compared(args: argparse.Namespace, stage: Stage) -> list[Result]:
+    """pagerkit, the floor and the plugin, scraped in turn."""
+    pagerkit = Pagerkit(args, stage, canary=False)
+    with pagerkit.serving() as mine, floor_subject(args, stage) as floor, \
+            plugin_subject(args.plugin_url) as plugin:
+        tallies = interleaved((mine, floor, plugin), args.warmup, stage.scrapes, stage.broker)
+        return [pagerkit.result(mine, tallies[0], args.warmup),
+                floor_result(stage, floor, tallies[1]), plugin_result(stage, plugin, tallies[2])]
+
+
+def with_canary(args: argparse.Namespace, stage: Stage) -> Result:
+    """pagerkit with the canary on, alone, after the others: its private queue is not
     one of the workload's, and the floor and the plugin must not see it."""
-    runs: list[tuple[str, Callable[[], Result]]] = [
-        (PAGERKIT_ROW, lambda: measure_pagerkit(args, stage, canary=False)),
-        (FLOOR_ROW, lambda: measure_floor(args, stage)),
-        (PLUGIN_ROW, lambda: measure_plugin(args, stage)),
-    ]
-    if stage.work.queues == args.canary_at:
-        runs.append((CANARY_ROW, lambda: measure_pagerkit(args, stage, canary=True)))
-    return runs
+    pagerkit = Pagerkit(args, stage, canary=True)
+    with pagerkit.serving() as mine:
+        tallies = interleaved((mine,), args.warmup, stage.scrapes, stage.broker)
+        return pagerkit.result(mine, tallies[0], args.warmup)
 
 
 # --------------------------------------------------------------------------- report

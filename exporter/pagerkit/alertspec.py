@@ -87,8 +87,7 @@ def format_number(value: float) -> str:
 
 
 def load_spec(root: Path) -> AlertSpec:
-    doc = load_yaml(root / SPEC_PATH)
-    doc = dataclasses.replace(doc, path=str(SPEC_PATH))
+    doc = load_yaml(root / SPEC_PATH, str(SPEC_PATH))
     validate(doc, "alerts.schema.json", doc.data)
     raw = doc.data
     team = raw.get("default_team", "platform")
@@ -144,7 +143,7 @@ def with_overrides(spec: AlertSpec, root: Path, env: str) -> AlertSpec:
     """The spec as environment ``env`` sees it; an override for an unknown alert or
     threshold is an error naming the overrides file and line."""
     rel = OVERRIDES_DIR / f"{env}.yaml"
-    doc = dataclasses.replace(load_yaml(root / rel), path=str(rel))
+    doc = load_yaml(root / rel, str(rel))
     validate(doc, "overrides.schema.json", doc.data)
     raw = doc.data or {}
     by_name = {a.name: a for a in spec.alerts}

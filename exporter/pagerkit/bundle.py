@@ -33,9 +33,11 @@ class Finding:
 def specs(root: Path) -> list[AlertSpec]:
     """The base spec and one per overrides file, each checked for what makes it unusable."""
     base = load_spec(root)
-    out = [base] + [with_overrides(base, root, env) for env in environments(root)]
-    for spec in out:
-        _check_usable(spec)
+    _check_usable(base)
+    out = [base]
+    for env in environments(root):
+        out.append(with_overrides(base, root, env))
+        _check_usable(out[-1])
     return out
 
 
@@ -134,8 +136,8 @@ def spec_findings(spec: AlertSpec, known: set[str] | None) -> list[Finding]:
             return Finding(str(SPEC_PATH), spec.doc.line_of((*alert.key, field)),
                            f"{where}{alert.name}: {message}")
         if alert.severity == "critical" and alert.for_seconds is None:
-            findings.append(at("severity", "a critical alert pages, so it needs `for`: a "
-                                           "blip must not wake anyone"))
+            findings.append(at("name", "a critical alert pages, so it needs `for`: a "
+                                       "blip must not wake anyone"))
         elif alert.severity == "critical" and (alert.for_seconds or 0) < spec.min_critical_for:
             findings.append(at("for", f"for {format_duration(alert.for_seconds or 0)} is "
                                       f"shorter than min_critical_for "

@@ -40,9 +40,10 @@ class YamlDocument:
         return UserError(self.path, self.line_of(key), message)
 
 
-def load_yaml(path: str | Path) -> YamlDocument:
-    """Read and parse ``path``; a missing file or bad YAML is a ``UserError``."""
-    name = str(path)
+def load_yaml(path: str | Path, name: str | None = None) -> YamlDocument:
+    """Read and parse ``path``; a missing file or bad YAML is a ``UserError`` naming the
+    file as ``name`` (default: the path), such as a path relative to the repository."""
+    name = name or str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -57,9 +58,7 @@ def parse_yaml(text: str, name: str) -> YamlDocument:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise UserError(name, line, f"invalid YAML: {exc.problem}") from None
+        raise _marked_error(name, exc) from None
     except yaml.YAMLError as exc:
         raise UserError(name, None, f"invalid YAML: {exc}") from None
     if node is None:
@@ -76,6 +75,17 @@ def parse_yaml(text: str, name: str) -> YamlDocument:
     finally:
         loader.dispose()
     return YamlDocument(name, data, lines)
+
+
+def _marked_error(name: str, exc: yaml.MarkedYAMLError) -> UserError:
+    """The line where the parser noticed, and where the construct it was reading began."""
+    mark = exc.problem_mark
+    line = mark.line + 1 if mark is not None else None
+    message = f"invalid YAML: {exc.problem}"
+    context = exc.context_mark
+    if exc.context and context is not None and context.line + 1 != line:
+        message += f" ({exc.context} that starts on line {context.line + 1})"
+    return UserError(name, line, message)
 
 
 def _walk(node: yaml.Node, key: PathKey, lines: dict[PathKey, int], name: str) -> None:
