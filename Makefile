@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test unit integration lint services bench demo clean
+.PHONY: test unit integration lint generate validate services bench demo clean
 
 test: $(STAMP) services
 	$(BIN)/pytest
@@ -18,6 +18,13 @@ integration: $(STAMP) services
 lint: $(STAMP)
 	$(BIN)/ruff check exporter tests bench
 	$(BIN)/mypy
+
+generate: $(STAMP)
+	$(BIN)/pagerkit generate
+
+validate: $(STAMP)
+	$(BIN)/pagerkit generate --check
+	$(BIN)/pagerkit validate
 
 services:
 	bash scripts/ensure-services.sh
