@@ -29,8 +29,12 @@ validate: $(STAMP)
 services:
 	bash scripts/ensure-services.sh
 
+demo: $(STAMP) services
+	$(BIN)/python scripts/demo.py
+
 bench: $(STAMP) services
 	$(BIN)/python bench/postgres_bench.py
+	$(BIN)/python bench/rabbitmq_bench.py
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \

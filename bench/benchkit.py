@@ -17,8 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +221,61 @@ def write_json(path: Path, machine: Any, results: Sequence[Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": asdict(machine),
                                 "results": [asdict(r) for r in results]}, indent=1))
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One exporter (or bare client) to measure, fetched in turn with the others."""
+
+    row: str
+    fetch: Callable[[], tuple[float, Any]]  # milliseconds until all is in, and the answer
+    cpu: Callable[[], float] | None  # CPU seconds so far of what does the work; None: the
+    #                                  backend does it (a plugin inside the server)
+    # True when that process also does other work (the benchmark's own process: it scrapes
+    # the others too): only its CPU during this subject's fetches counts; else all of its
+    # CPU over the loop, the gaps between its fetches included.
+    cpu_shared: bool = False
+
+
+@dataclass
+class Tally:
+    """What one subject's measured fetches added up to."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    backend_cpu_s: float = 0.0  # the backend's process, during this subject's fetches
+    busy_s: float = 0.0  # wall time inside this subject's fetches
+    last: Any = None  # the last answer, to check
+
+
+def interleaved(subjects: Sequence[Subject], warmup: int, rounds: int,
+                backend: int) -> list[Tally]:
+    """Rounds of one fetch per subject, one fetch at a time, the order rotating every
+    round: a backend that slows down or speeds up over the run does so for all of them.
+    ``backend`` is the pid of the server they all read from; its CPU is counted per fetch."""
+    for _ in range(warmup):
+        for subject in subjects:
+            subject.fetch()
+    tallies = [Tally() for _ in subjects]
+    loop_cpu = [s.cpu() if s.cpu is not None and not s.cpu_shared else 0.0 for s in subjects]
+    for i in range(rounds):
+        for k in range(len(subjects)):
+            j = (i + k) % len(subjects)
+            _one_fetch(subjects[j], tallies[j], backend)
+    for subject, tally, before in zip(subjects, tallies, loop_cpu, strict=True):
+        if subject.cpu is not None and not subject.cpu_shared:
+            tally.cpu_s = subject.cpu() - before
+    return tallies
+
+
+def _one_fetch(subject: Subject, tally: Tally, backend: int) -> None:
+    shared = subject.cpu if subject.cpu_shared else None
+    cpu_before = shared() if shared is not None else 0.0
+    backend_before = cpu_seconds(backend)
+    start = time.monotonic()
+    ms, tally.last = subject.fetch()
+    tally.busy_s += time.monotonic() - start
+    tally.backend_cpu_s += cpu_seconds(backend) - backend_before
+    if shared is not None:
+        tally.cpu_s += shared() - cpu_before
+    tally.latencies_ms.append(ms)

@@ -34,26 +34,34 @@ import json
 import os
 import platform
 import re
-import secrets
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 try:
-    import pika
-    import pika.exceptions
     import requests
     import yaml
-except ImportError as exc:  # the project venv has all three
+    from rabbitmq_broker import (
+        PLUGIN,
+        ManagementApi,
+        Workload,
+        bench_vhost,
+        broker_pid,
+        consumers,
+        fill,
+        idle_broker_ms_per_s,
+        prometheus_plugin,
+        vhost_path,
+        wait_for_state,
+    )
+except ImportError as exc:  # the project venv has pika, requests and PyYAML
     sys.exit(f"rabbitmq_bench: missing Python package {exc.name!r}; run it with the project "
              "venv after `pip install -e '.[test]'` (.venv/bin/python bench/rabbitmq_bench.py)")
 
@@ -63,18 +71,20 @@ from benchkit import (
     README,
     ROOT,
     BenchError,
+    Subject,
+    Tally,
     collect_duration_ms,
     cpu_model,
     cpu_seconds,
     fmt,
     free_port,
+    interleaved,
     log,
     met,
     on_sigterm,
     p95,
     pagerkit_up,
     peak_rss_mb,
-    pid_of,
     replace_block,
     require,
     running,
@@ -88,7 +98,6 @@ RESULTS_JSON = ROOT / "bench" / "results" / "rabbitmq_bench.json"
 BEGIN_MARK = "<!-- rabbitmq-bench:begin (written by bench/rabbitmq_bench.py) -->"
 END_MARK = "<!-- rabbitmq-bench:end -->"
 
-PLUGIN = "rabbitmq_prometheus"
 PASSWORD_ENV = "PAGERKIT_BENCH_RABBITMQ_PASSWORD"  # pagerkit's config reads it from there
 SIZES = (100, 1_000, 10_000)
 
@@ -99,221 +108,6 @@ PLUGIN_ROW = "rabbitmq_prometheus per-object"
 
 TARGET_RATIO = 1.3  # pagerkit's median scrape over the floor's, at the largest size
 TARGET_RSS_MB = 100.0
-
-
-# --------------------------------------------------------------------------- broker
-
-@dataclass(frozen=True)
-class Workload:
-    """The queues of one size, and what is in them.
-
-    Every ``message_every``-th queue holds ``messages`` messages; every
-    ``consumer_every``-th has one consumer with prefetch ``prefetch`` that never acks, so
-    the queues that have both hold unacknowledged messages too.
-    """
-
-    queues: int
-    message_every: int = 3
-    messages: int = 3
-    consumer_every: int = 5
-    prefetch: int = 1
-
-    def names(self) -> list[str]:
-        return [f"jobs.env-{i:05d}" for i in range(1, self.queues + 1)]
-
-    def with_messages(self) -> list[str]:
-        return self.names()[self.message_every - 1::self.message_every]
-
-    def with_consumer(self) -> list[str]:
-        return self.names()[self.consumer_every - 1::self.consumer_every]
-
-    @property
-    def consumers(self) -> int:
-        return len(self.with_consumer())
-
-    @property
-    def unacked(self) -> int:
-        both = set(self.with_messages()) & set(self.with_consumer())
-        return len(both) * min(self.prefetch, self.messages)
-
-    @property
-    def ready(self) -> int:
-        return len(self.with_messages()) * self.messages - self.unacked
-
-
-class ManagementApi:
-    """The management API, as the benchmark's admin (the same user pagerkit reads with)."""
-
-    def __init__(self, url: str, username: str, password: str) -> None:
-        self.url = url.rstrip("/")
-        self.session = requests.Session()
-        self.session.auth = (username, password)
-        self.session.trust_env = False
-        self.username = username
-
-    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        try:
-            response = self.session.request(method, self.url + path, timeout=120, **kwargs)
-        except requests.RequestException as exc:
-            raise BenchError(f"cannot reach the RabbitMQ management API at {self.url}: "
-                             f"{type(exc).__name__}; is RabbitMQ running with the "
-                             "rabbitmq_management plugin?") from None
-        if response.status_code in (401, 403):
-            raise BenchError(f"{method} {path}: HTTP {response.status_code}; the user "
-                             f"{self.username!r} needs the administrator tag (--username, "
-                             "--password)")
-        if response.status_code >= 300:
-            raise BenchError(f"{method} {path}: HTTP {response.status_code}: "
-                             f"{response.text[:200]}")
-        return response
-
-    def json(self, path: str, params: dict[str, str] | None = None) -> Any:
-        return self.call("GET", path, params=params).json()
-
-    def close(self) -> None:
-        self.session.close()
-
-
-def vhost_path(vhost: str) -> str:
-    return quote(vhost, safe="")
-
-
-@contextlib.contextmanager
-def bench_vhost(api: ManagementApi) -> Iterator[str]:
-    """A fresh vhost the API user may use; deleted afterwards (its queues, messages and
-    connections with it), whatever happened."""
-    name = f"pagerkit-bench-{secrets.token_hex(4)}"
-    api.call("PUT", f"/api/vhosts/{vhost_path(name)}")
-    try:
-        api.call("PUT", f"/api/permissions/{vhost_path(name)}/{quote(api.username, safe='')}",
-                 json={"configure": ".*", "write": ".*", "read": ".*"})
-        yield name
-    finally:
-        start = time.monotonic()
-        api.call("DELETE", f"/api/vhosts/{vhost_path(name)}")
-        log(f"deleted vhost {name} ({time.monotonic() - start:.1f}s)")
-
-
-def amqp_connection(args: argparse.Namespace, vhost: str) -> Any:
-    """A blocking connection without heartbeats: the consumers' connection is not serviced
-    while the benchmark scrapes, and must not be dropped for that."""
-    params = pika.ConnectionParameters(args.amqp_host, args.amqp_port, vhost,
-                                       pika.PlainCredentials(args.username, args.password),
-                                       heartbeat=0, blocked_connection_timeout=60)
-    try:
-        return pika.BlockingConnection(params)
-    except pika.exceptions.AMQPError as exc:
-        raise BenchError(f"cannot open an AMQP connection to {args.amqp_host}:"
-                         f"{args.amqp_port} vhost {vhost}: {exc!r}") from None
-
-
-def fill(args: argparse.Namespace, vhost: str, work: Workload) -> None:
-    """Declare the queues and publish the messages, on a connection closed afterwards."""
-    conn = amqp_connection(args, vhost)
-    try:
-        channel = conn.channel()
-        for name in work.names():
-            channel.queue_declare(name)
-        for name in work.with_messages():
-            for i in range(work.messages):
-                channel.basic_publish("", name, f"job {i}".encode())
-    finally:
-        conn.close()
-
-
-@contextlib.contextmanager
-def consumers(args: argparse.Namespace, vhost: str, work: Workload) -> Iterator[None]:
-    """The consumers, attached and held (never acking) until the block ends."""
-    conn = amqp_connection(args, vhost)
-    try:
-        channel = conn.channel()
-        channel.basic_qos(prefetch_count=work.prefetch)
-        for name in work.with_consumer():
-            channel.basic_consume(name, lambda *_: None)
-        yield
-    finally:
-        with contextlib.suppress(pika.exceptions.AMQPError, OSError):
-            conn.close()
-
-
-def broker_state(api: ManagementApi, vhost: str) -> tuple[int, int, int, int]:
-    """(queues, consumers, ready, unacked) in the vhost, as the management API says now."""
-    queues = api.json(f"/api/queues/{vhost_path(vhost)}", {
-        "columns": "name,messages_ready,messages_unacknowledged", "disable_stats": "true",
-        "enable_queue_totals": "true"})
-    found = api.json(f"/api/consumers/{vhost_path(vhost)}", {"columns": "queue.name"})
-    return (len(queues), len(found),
-            sum(int(q.get("messages_ready") or 0) for q in queues),
-            sum(int(q.get("messages_unacknowledged") or 0) for q in queues))
-
-
-def wait_for_state(api: ManagementApi, vhost: str, work: Workload,
-                   timeout: float = 180.0) -> float:
-    """Seconds until the management API reports every queue, consumer and message (its
-    stats lag the broker by a few seconds)."""
-    want = (work.queues, work.consumers, work.ready, work.unacked)
-    start = time.monotonic()
-    while (state := broker_state(api, vhost)) != want:
-        if time.monotonic() - start > timeout:
-            raise BenchError(f"after {timeout:g}s the management API reports (queues, "
-                             f"consumers, ready, unacked) = {state} in {vhost}, not {want}")
-        time.sleep(1)
-    return time.monotonic() - start
-
-
-def broker_pid() -> int:
-    pid = pid_of("beam.smp", "rabbit")
-    if pid is None:
-        raise BenchError("no beam.smp process running RabbitMQ found on this machine; the "
-                         "broker's CPU is read from /proc, so it must run here")
-    return pid
-
-
-def rabbitmq_plugins(*argv: str) -> str:
-    binary = shutil.which("rabbitmq-plugins")
-    if binary is None:
-        raise BenchError("rabbitmq-plugins not found on PATH; it comes with RabbitMQ's "
-                         "server package (run as root or the rabbitmq user)")
-    done = subprocess.run([binary, *argv], capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise BenchError(f"rabbitmq-plugins {' '.join(argv)} failed ({done.returncode}): "
-                         f"{(done.stderr or done.stdout).strip()[-400:]}")
-    return done.stdout
-
-
-@contextlib.contextmanager
-def prometheus_plugin(url: str) -> Iterator[bool]:
-    """rabbitmq_prometheus running and answering ``url``; yields whether it was enabled
-    here, and if so disables it again on the way out, whatever happened."""
-    enabled = PLUGIN in rabbitmq_plugins("list", "--enabled", "--minimal").split()
-    if not enabled:
-        log(f"enabling {PLUGIN} (disabled again at the end) ...")
-        rabbitmq_plugins("enable", PLUGIN)
-    try:
-        wait_for_url(url)
-        yield not enabled
-    finally:
-        if not enabled:
-            rabbitmq_plugins("disable", PLUGIN)
-            log(f"disabled {PLUGIN} again")
-
-
-def wait_for_url(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=30).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise BenchError(f"{url} did not answer 200 within {timeout:g}s after enabling {PLUGIN}")
-
-
-def idle_broker_ms_per_s(pid: int, seconds: float) -> float:
-    """The broker's CPU while nobody scrapes it: queues emit stats, the management
-    plugin aggregates them."""
-    before = cpu_seconds(pid)
-    time.sleep(seconds)
-    return (cpu_seconds(pid) - before) * 1000 / seconds
 
 
 # --------------------------------------------------------------------------- measuring
@@ -328,27 +122,6 @@ class Stage:
     broker: int  # beam.smp's pid
     idle_broker_ms_per_s: float
     workdir: Path
-
-
-@dataclass(frozen=True)
-class Subject:
-    """One way to get the numbers, scraped in turn with the others."""
-
-    row: str
-    fetch: Callable[[], tuple[float, Any]]  # milliseconds until all is in, and the answer
-    cpu: Callable[[], float] | None  # CPU seconds so far of what does the work; None: broker
-    # True when that process also does other work (this one: it scrapes the others too):
-    # then only its CPU during this subject's fetches counts, else all of it over the loop.
-    cpu_shared: bool = False
-
-
-@dataclass
-class Tally:
-    latencies_ms: list[float] = field(default_factory=list)
-    cpu_s: float = 0.0
-    broker_cpu_s: float = 0.0
-    busy_s: float = 0.0  # wall time inside this subject's fetches
-    last: Any = None
 
 
 @dataclass
@@ -368,42 +141,10 @@ class Result:
     latencies_ms: list[float] = field(repr=False)
 
 
-def interleaved(subjects: Sequence[Subject], warmup: int, scrapes: int,
-                broker: int) -> list[Tally]:
-    """Rounds of one fetch per subject, one fetch at a time, the order rotating every
-    round: a broker that slows down or speeds up over the run does so for all of them."""
-    for _ in range(warmup):
-        for subject in subjects:
-            subject.fetch()
-    tallies = [Tally() for _ in subjects]
-    loop_cpu = [s.cpu() if s.cpu is not None and not s.cpu_shared else 0.0 for s in subjects]
-    for i in range(scrapes):
-        for k in range(len(subjects)):
-            j = (i + k) % len(subjects)
-            one_fetch(subjects[j], tallies[j], broker)
-    for subject, tally, before in zip(subjects, tallies, loop_cpu, strict=True):
-        if subject.cpu is not None and not subject.cpu_shared:
-            tally.cpu_s = subject.cpu() - before
-    return tallies
-
-
-def one_fetch(subject: Subject, tally: Tally, broker: int) -> None:
-    shared = subject.cpu if subject.cpu_shared else None
-    cpu_before = shared() if shared is not None else 0.0
-    broker_before = cpu_seconds(broker)
-    start = time.monotonic()
-    ms, tally.last = subject.fetch()
-    tally.busy_s += time.monotonic() - start
-    tally.broker_cpu_s += cpu_seconds(broker) - broker_before
-    if shared is not None:
-        tally.cpu_s += shared() - cpu_before
-    tally.latencies_ms.append(ms)
-
-
 def result(stage: Stage, subject: Subject, tally: Tally, rss: float | None,
            samples: int | None, body_bytes: int, collect_ms: float | None = None) -> Result:
     n = len(tally.latencies_ms)
-    broker_ms = tally.broker_cpu_s * 1000 / n
+    broker_ms = tally.backend_cpu_s * 1000 / n
     idle_ms = stage.idle_broker_ms_per_s * tally.busy_s / n
     return Result(stage.work.queues, subject.row, n, statistics.median(tally.latencies_ms),
                   p95(tally.latencies_ms),
@@ -640,6 +381,8 @@ class Machine:
     pagerkit: str
     plugin_enabled_here: bool
     idle_s: float
+    other_queues: int  # on the broker at the start, not the benchmark's
+    other_connections: int
     setups: list[Setup]
 
 
@@ -691,16 +434,19 @@ def notes(machine: Machine, results: Sequence[Result]) -> str:
     plugin = ("enabled by the benchmark for the run, disabled again after"
               if machine.plugin_enabled_here else "already enabled, left so")
     return (
-        "x floor: median over the bare fetch's median at the same size. CPU ms/scrape: the "
-        "exporter's process (pagerkit), or the benchmark's own process for the bare fetch "
-        "(requests and json.loads); the plugin's is inside the broker, in the next column. "
-        "Broker CPU: utime + stime of RabbitMQ's beam.smp over the measured scrapes, "
-        "divided by them; above idle: less what the broker used over the same time when "
-        f"nobody scraped it ({setups}, read over {machine.idle_s:g} s before the "
-        "scrapes: queue stats, the management plugin's aggregation). body MB: the "
+        "At each size the first three rows were scraped in turn, one request at a time, in "
+        "an order rotating every round; pagerkit + canary alone after them. x floor: median "
+        "over the bare fetch's median at the same size. CPU ms/scrape: pagerkit's process "
+        "over the measured rounds (it idles in between), or the benchmark's own process "
+        "during its bare fetches (requests and json.loads); the plugin's CPU is the broker's. "
+        "Broker CPU: utime + stime of RabbitMQ's beam.smp during each scrape, summed, "
+        "divided by the scrapes; above idle: less what the broker burns over that time "
+        f"when nobody scrapes it ({setups}, read over {machine.idle_s:g} s before the "
+        "scrapes: queue stats and the management plugin's aggregation). body MB: the "
         "answer as parsed (pagerkit and the plugin were asked for gzip, as Prometheus "
-        "does; the bare fetch gets identity JSON, as pagerkit does). pagerkit's own "
-        f"pagerkit_collect_duration_seconds, median: {collected}. {PLUGIN}: {plugin}.")
+        "does; the bare fetch's JSON is identity-encoded, as pagerkit asks for it). "
+        f"pagerkit's own pagerkit_collect_duration_seconds, median: {collected}. "
+        f"{PLUGIN}: {plugin}.")
 
 
 def report(machine: Machine, results: Sequence[Result]) -> str:
@@ -708,7 +454,9 @@ def report(machine: Machine, results: Sequence[Result]) -> str:
         f"### Results, {machine.date}\n\n"
         f"Machine: {machine.cpus} CPUs ({machine.cpu_model}), Python {machine.python}, "
         f"RabbitMQ {machine.rabbitmq} on Erlang {machine.erlang}, pagerkit "
-        f"{machine.pagerkit}.\n\n"
+        f"{machine.pagerkit}. Already on the broker, not the benchmark's: "
+        f"{machine.other_queues} queues (in the plugin's answer too, which covers every "
+        f"vhost), {machine.other_connections} client connections.\n\n"
         f"{table(results)}\n{notes(machine, results)}\n\n"
         "Targets:\n\n" + "\n".join(verdicts(results)) + "\n")
 
@@ -718,7 +466,12 @@ def report(machine: Machine, results: Sequence[Result]) -> str:
 def run(args: argparse.Namespace) -> int:
     require(PAGERKIT, PAGERKIT_HINT)
     api = ManagementApi(args.api_url, args.username, args.password)
-    overview = api.json("/api/overview", {"columns": "rabbitmq_version,erlang_version"})
+    overview = api.json("/api/overview", {
+        "columns": "rabbitmq_version,erlang_version,object_totals"})
+    others = overview.get("object_totals", {})
+    if others.get("connections"):
+        log(f"warning: {others['connections']} client connection(s) already on the broker; "
+            "their traffic is in the broker's numbers")
     broker = broker_pid()
     setups, results = [], []
     try:
@@ -733,7 +486,8 @@ def run(args: argparse.Namespace) -> int:
     machine = Machine(dt.date.today().isoformat(), os.cpu_count() or 0, cpu_model(),
                       platform.python_version(), str(overview.get("rabbitmq_version")),
                       str(overview.get("erlang_version")), version_of(PAGERKIT),
-                      enabled_here, args.idle, setups)
+                      enabled_here, args.idle, int(others.get("queues", 0)),
+                      int(others.get("connections", 0)), setups)
     block = report(machine, results)
     print(block)
     if not args.no_readme:
