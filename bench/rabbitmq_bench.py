@@ -280,11 +280,14 @@ def bare_fetch(session: requests.Session, plan: Sequence[tuple[str, dict[str, st
 
 
 def floor_result(stage: Stage, subject: Subject, tally: Tally) -> Result:
+    """Checked for the workload's queues and consumers (a canary's own are not counted)."""
     docs, size = tally.last
     work = stage.work
-    if (len(docs[2]), len(docs[3])) != (work.queues, work.consumers):
-        raise BenchError(f"bare fetch: {len(docs[2])} queues and {len(docs[3])} consumers, "
-                         f"not {work.queues} and {work.consumers}")
+    queues = sum(1 for q in docs[2] if q["name"].startswith(work.prefix))
+    held = sum(1 for c in docs[3] if c["queue"]["name"].startswith(work.prefix))
+    if (queues, held) != (work.queues, work.consumers):
+        raise BenchError(f"bare fetch: {queues} queues and {held} consumers, not "
+                         f"{work.queues} and {work.consumers}")
     return result(stage, subject, tally, None, None, size)
 
 
@@ -299,8 +302,9 @@ def plugin_subject(url: str) -> Iterator[Subject]:
 def plugin_result(stage: Stage, subject: Subject, tally: Tally) -> Result:
     body = str(tally.last)
     vhost = re.escape(stage.vhost)
-    found = len(re.findall(rf'^rabbitmq_queue_messages_ready\{{vhost="{vhost}",', body,
-                           re.MULTILINE))
+    prefix = re.escape(stage.work.prefix)
+    found = len(re.findall(rf'^rabbitmq_queue_messages_ready\{{vhost="{vhost}",queue="{prefix}',
+                           body, re.MULTILINE))
     if found != stage.work.queues:
         raise BenchError(f"{PLUGIN_ROW}: {found} queues of {stage.vhost} in the answer, not "
                          f"{stage.work.queues}")
@@ -320,10 +324,11 @@ class Setup:
 
 
 def scrapes_for(size: int, at_largest: int) -> int:
-    """More scrapes where they are cheap: 4x under 1,000 queues, 2x under 10,000."""
-    if size < 1_000:
-        return 4 * at_largest
-    return 2 * at_largest if size < 10_000 else at_largest
+    """More scrapes where they are cheap: 4x under 1,000 queues, 2x under 10,000, at most
+    100."""
+    if size >= 10_000:
+        return at_largest
+    return min(100, (4 if size < 1_000 else 2) * at_largest)
 
 
 def measure_size(args: argparse.Namespace, api: ManagementApi, size: int, broker: int,
@@ -342,30 +347,29 @@ def measure_size(args: argparse.Namespace, api: ManagementApi, size: int, broker
             log(f"  ready after {fill_s:.1f}s + {settle_s:.1f}s; broker idle {idle:.1f} "
                 f"ms/s; {stage.scrapes} rounds")
             results = compared(args, stage)
-            if size == args.canary_at:
-                results.append(with_canary(args, stage))
     for r in results:
         log(f"  {r.row}: median {r.median_ms:.1f} ms")
     return Setup(size, fill_s, settle_s, idle), results
 
 
 def compared(args: argparse.Namespace, stage: Stage) -> list[Result]:
-    """pagerkit, the floor and the plugin, scraped in turn."""
-    pagerkit = Pagerkit(args, stage, canary=False)
-    with pagerkit.serving() as mine, floor_subject(args, stage) as floor, \
-            plugin_subject(args.plugin_url) as plugin:
-        tallies = interleaved((mine, floor, plugin), args.warmup, stage.scrapes, stage.broker)
-        return [pagerkit.result(mine, tallies[0], args.warmup),
-                floor_result(stage, floor, tallies[1]), plugin_result(stage, plugin, tallies[2])]
-
-
-def with_canary(args: argparse.Namespace, stage: Stage) -> Result:
-    """pagerkit with the canary on, alone, after the others: its private queue is not
-    one of the workload's, and the floor and the plugin must not see it."""
-    pagerkit = Pagerkit(args, stage, canary=True)
-    with pagerkit.serving() as mine:
-        tallies = interleaved((mine,), args.warmup, stage.scrapes, stage.broker)
-        return pagerkit.result(mine, tallies[0], args.warmup)
+    """pagerkit, the floor and the plugin, and at ``--canary-at`` queues pagerkit with the
+    canary too, scraped in turn."""
+    mine = Pagerkit(args, stage, canary=False)
+    canary = Pagerkit(args, stage, canary=True) if stage.work.queues == args.canary_at else None
+    with contextlib.ExitStack() as stack:
+        subjects = [stack.enter_context(mine.serving()),
+                    stack.enter_context(floor_subject(args, stage)),
+                    stack.enter_context(plugin_subject(args.plugin_url))]
+        if canary is not None:
+            subjects.append(stack.enter_context(canary.serving()))
+        tallies = interleaved(subjects, args.warmup, stage.scrapes, stage.broker)
+        results = [mine.result(subjects[0], tallies[0], args.warmup),
+                   floor_result(stage, subjects[1], tallies[1]),
+                   plugin_result(stage, subjects[2], tallies[2])]
+        if canary is not None:
+            results.append(canary.result(subjects[3], tallies[3], args.warmup))
+        return results
 
 
 # --------------------------------------------------------------------------- report
@@ -434,11 +438,13 @@ def notes(machine: Machine, results: Sequence[Result]) -> str:
     plugin = ("enabled by the benchmark for the run, disabled again after"
               if machine.plugin_enabled_here else "already enabled, left so")
     return (
-        "At each size the first three rows were scraped in turn, one request at a time, in "
-        "an order rotating every round; pagerkit + canary alone after them. x floor: median "
-        "over the bare fetch's median at the same size. CPU ms/scrape: pagerkit's process "
-        "over the measured rounds (it idles in between), or the benchmark's own process "
-        "during its bare fetches (requests and json.loads); the plugin's CPU is the broker's. "
+        "At each size the rows were scraped in turn, one request at a time, in an order "
+        "rotating every round (pagerkit + canary in the same rounds as the others; its "
+        "private queue and its consumer were in the others' answers too, one more of "
+        "each). x floor: median over the bare fetch's median at the same size. CPU "
+        "ms/scrape: pagerkit's process over the measured rounds (it idles in between), or "
+        "the benchmark's own process during its bare fetches (requests and json.loads); "
+        "the plugin's CPU is the broker's. "
         "Broker CPU: utime + stime of RabbitMQ's beam.smp during each scrape, summed, "
         "divided by the scrapes; above idle: less what the broker burns over that time "
         f"when nobody scrapes it ({setups}, read over {machine.idle_s:g} s before the "
@@ -511,9 +517,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=sizes, default=SIZES,
                    help="queue counts, comma-separated (default 100,1000,10000)")
-    p.add_argument("--scrapes", type=int, default=25,
-                   help="measured scrapes at 10,000 queues and more (default 25, at least "
-                        "20); 2x under 10,000, 4x under 1,000")
+    p.add_argument("--scrapes", type=int, default=30,
+                   help="measured rounds at 10,000 queues and more (default 30, at least "
+                        "20); 2x under 10,000, 4x under 1,000 (at most 100)")
     p.add_argument("--warmup", type=int, default=3, help="unmeasured scrapes first (3)")
     p.add_argument("--canary-at", type=int, default=10_000, metavar="QUEUES",
                    help="the size with an extra pagerkit row, canary on (10000; 0: none)")

@@ -38,13 +38,14 @@ class Workload:
     """
 
     queues: int
+    prefix: str = "jobs.env-"
     message_every: int = 3
     messages: int = 3
     consumer_every: int = 5
     prefetch: int = 1
 
     def names(self) -> list[str]:
-        return [f"jobs.env-{i:05d}" for i in range(1, self.queues + 1)]
+        return [f"{self.prefix}{i:05d}" for i in range(1, self.queues + 1)]
 
     def with_messages(self) -> list[str]:
         return self.names()[self.message_every - 1::self.message_every]
@@ -83,10 +84,12 @@ class ManagementApi:
             raise BenchError(f"cannot reach the RabbitMQ management API at {self.url}: "
                              f"{type(exc).__name__}; is RabbitMQ running with the "
                              "rabbitmq_management plugin?") from None
-        if response.status_code in (401, 403):
-            raise BenchError(f"{method} {path}: HTTP {response.status_code}; the user "
-                             f"{self.username!r} needs the administrator tag (--username, "
-                             "--password)")
+        if response.status_code == 401:
+            raise BenchError(f"{method} {path}: HTTP 401; wrong username or password for "
+                             f"{self.username!r} (--username, --password)")
+        if response.status_code == 403:
+            raise BenchError(f"{method} {path}: HTTP 403; the user {self.username!r} needs "
+                             "the administrator tag to create vhosts")
         if response.status_code >= 300:
             raise BenchError(f"{method} {path}: HTTP {response.status_code}: "
                              f"{response.text[:200]}")

@@ -41,6 +41,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_or_free(port: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
 def say(text: str) -> None:
     print(f"{time.strftime('%H:%M:%S')}  {text}", flush=True)
 
@@ -136,14 +145,16 @@ def main() -> int:
                          "apt-get install prometheus")
     suffix = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="pagerkit-demo-"))
-    exporter_port, prometheus_port = free_port(), free_port()
+    # The demo rules' playbook links point at localhost:9630: use it when it is free.
+    exporter_port, prometheus_port = port_or_free(9630), free_port()
     name = f"pagerkit-demo-{suffix}"
     with database(f"pagerkit_demo_{suffix}") as dsn, vhost(name):
         amqp = f"amqp://guest:guest@127.0.0.1:5672/{name}"
         subprocess.run([sys.executable, str(ROOT / "examples/generate_jobs.py"), "--dsn", dsn,
                         "--amqp", amqp, "--create", "--seed", "2000", "--rate", "0"],
                        check=True)
-        (work / "pagerkit.yaml").write_text(exporter_config(dsn, name, exporter_port))
+        (work / "pagerkit.yaml").write_text(exporter_config(dsn, name, exporter_port).replace(
+            "playbooks_dir: ../playbooks", f"playbooks_dir: {ROOT / 'playbooks'}"))
         (work / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(exporter_port)))
         traffic = [sys.executable, str(ROOT / "examples/generate_jobs.py"), "--dsn", dsn,
                    "--amqp", amqp, "--rate", "3", "--stall", "env-03"]

@@ -4,12 +4,15 @@
 # installed; otherwise the script says exactly what to install and fails.
 set -euo pipefail
 
-APT_PACKAGES=(prometheus prometheus-alertmanager postgresql postgresql-contrib rabbitmq-server)
+APT_PACKAGES=(prometheus prometheus-alertmanager postgresql postgresql-contrib rabbitmq-server
+              chromium chromium-driver)
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql postgresql-contrib)
 command -v rabbitmqctl >/dev/null || missing+=(rabbitmq-server)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 
 if ((${#missing[@]})); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then

@@ -20,6 +20,7 @@ from .alertspec import SPEC_PATH, Alert, AlertSpec, environments, load_spec, wit
 from .catalog import PROMETHEUS_OWN, config_metric_names, exporter_metric_names
 from .durations import format_duration
 from .errors import UserError
+from .playbooks import PLAYBOOK_DIR, Playbook, github_slug, load_playbooks, section_problems
 from .rulegen import GENERATED_DIR, rule_files
 
 
@@ -114,6 +115,7 @@ def validate_bundle(root: Path) -> list[Finding]:
     for spec in all_specs:
         findings += spec_findings(spec, known if spec.environment is None else None)
     findings += generated_findings(root, files)
+    findings += playbook_findings(all_specs[0], load_playbooks(root))
     return sorted(set(findings), key=lambda f: (f.path, f.line, f.message))
 
 
@@ -162,6 +164,51 @@ def metric_names(expr: str) -> set[str]:
 
     promql_parser.walk(promql_parser.parse(expr), visit)
     return names
+
+
+def playbook_findings(spec: AlertSpec, books: dict[str, Playbook]) -> list[Finding]:
+    """Every alert links to its own section; every section belongs to an alert and is
+    written out in full."""
+    findings = [f for alert in spec.alerts if (f := _link_finding(spec, alert, books))]
+    names = {alert.name for alert in spec.alerts}
+    for book in books.values():
+        seen: dict[str, int] = {}
+        for section in book.sections:
+            if section.name not in names:
+                findings.append(Finding(book.path, section.line,
+                                        f"section {section.name} belongs to no alert in "
+                                        f"{SPEC_PATH}; rename it to its alert or remove it"))
+            if section.name in seen:
+                findings.append(Finding(book.path, section.line,
+                                        f"section {section.name} is repeated (first on line "
+                                        f"{seen[section.name]}, this one is "
+                                        f"#{section.anchor}); links reach only the first"))
+            seen.setdefault(section.name, section.line)
+            findings += [Finding(book.path, line, message)
+                         for line, message in section_problems(section)]
+    return findings
+
+
+def _link_finding(spec: AlertSpec, alert: Alert, books: dict[str, Playbook]
+                  ) -> Finding | None:
+    file, _, anchor = alert.playbook.partition("#")
+    line = spec.doc.line_of((*alert.key, "playbook"))
+    book = books.get(file)
+    if book is None:
+        return Finding(str(SPEC_PATH), line, f"{alert.name}: playbook {PLAYBOOK_DIR / file} "
+                                             "does not exist; create it or fix the link")
+    heading = book.anchors.get(anchor)
+    if heading is None:
+        wanted = github_slug(alert.name)
+        hint = f"; the alert's own section would be #{wanted}" if wanted in book.anchors else \
+            f"; add `## {alert.name}` (run `pagerkit playbook new {alert.name}`)"
+        return Finding(str(SPEC_PATH), line, f"{alert.name}: {book.path} has no heading "
+                                             f"#{anchor}{hint}")
+    if heading.level != 2 or heading.text != alert.name:
+        return Finding(str(SPEC_PATH), line, f"{alert.name}: #{anchor} in {book.path} is the "
+                                             f"heading '{heading.text}' (line {heading.line}), "
+                                             f"not this alert's section; the link is stale")
+    return None
 
 
 REQUIRED_LABELS = ("severity", "team")

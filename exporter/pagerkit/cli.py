@@ -52,7 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(config_path(args.config))
     setup_logging(config.log_level, config.log_format)
     engine = build_engine(config)
-    server = Server(MetricsApp(engine, config.web),
+    server = Server(MetricsApp(engine, config.web, config.playbooks_dir),
                     hypercorn_config(config.listen_host, config.listen_port, config.web))
     try:
         server.start()
@@ -94,6 +94,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if findings else 0
 
 
+def cmd_playbook_new(args: argparse.Namespace) -> int:
+    from .alertspec import SPEC_PATH, load_spec
+    from .playbooks import PLAYBOOK_DIR, add_section
+
+    root = Path(args.root)
+    spec = load_spec(root)
+    alert = next((a for a in spec.alerts if a.name == args.alertname), None)
+    if alert is None:
+        raise UserError(str(SPEC_PATH), None, f"no alert named {args.alertname}; add it to "
+                                              "the spec first, with its playbook link")
+    file, _, _ = alert.playbook.partition("#")
+    target = PLAYBOOK_DIR / file
+    try:
+        line = add_section(root, file, alert.name)
+    except FileExistsError as exists:
+        raise UserError(str(target), int(str(exists)), f"{alert.name} already has a "
+                                                       "section here") from None
+    print(f"{target}:{line}: added the section {alert.name}; write its four subsections, "
+          "then run `pagerkit validate`")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pagerkit", description=__doc__)
     top.add_argument("--version", action="version", version=f"pagerkit {__version__}")
@@ -115,7 +137,13 @@ def parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="specs, generated files and playbooks agree")
     validate.add_argument("--format", choices=("text", "github", "json"), default="text")
     validate.set_defaults(func=cmd_validate)
-    for command in (generate, validate):
+    playbook = sub.add_parser("playbook", help="playbook sections").add_subparsers(
+        dest="playbook_command", required=True, metavar="COMMAND")
+    new = playbook.add_parser("new", help="add a section skeleton for an alert, in the file "
+                                          "its playbook link names")
+    new.add_argument("alertname")
+    new.set_defaults(func=cmd_playbook_new)
+    for command in (generate, validate, new):
         command.add_argument("--root", default=".", metavar="DIR",
                              help="the repository holding rules/ (default: .)")
     return top

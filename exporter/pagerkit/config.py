@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .collectors import KINDS
@@ -21,6 +22,7 @@ class Config:
     listen_host: str
     listen_port: int
     web: WebConfig | None
+    playbooks_dir: Path | None
     log_level: str
     log_format: str
     sources: tuple[Any, ...]
@@ -45,8 +47,14 @@ def load_config(path: str, environ: dict[str, str] | None = None) -> Config:
     web = None
     if "config_file" in web_raw:
         web = load_web_config(ParseContext(doc, ("web",), env).path(web_raw, "config_file"))
+    playbooks = None
+    if "playbooks_dir" in web_raw:
+        playbooks = ParseContext(doc, ("web",), env).path(web_raw, "playbooks_dir")
+        if not playbooks.is_dir():
+            raise doc.error(("web", "playbooks_dir"), f"web.playbooks_dir: {playbooks} is not "
+                                                      "a folder")
     log = raw.get("log", {})
-    return Config(doc.path, host, port, web, log.get("level", "info"),
+    return Config(doc.path, host, port, web, playbooks, log.get("level", "info"),
                   log.get("format", "text"), sources)
 
 

@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import bcrypt
@@ -28,6 +29,7 @@ from prometheus_client.metrics_core import Metric
 from . import __version__
 from .engine import Engine
 from .exposition import can_encode, encode_text
+from .playbooks import FILE_NAME, render_html
 from .webconfig import WebConfig
 
 log = logging.getLogger("pagerkit.http")
@@ -117,16 +119,19 @@ def scrape_timeout(environ: dict[str, Any]) -> float | None:
 class MetricsApp:
     """The WSGI application: ``/`` lists the sources, ``/metrics`` collects and encodes."""
 
-    def __init__(self, engine: Engine, web: WebConfig | None = None) -> None:
+    def __init__(self, engine: Engine, web: WebConfig | None = None,
+                 playbooks: Path | None = None) -> None:
         self.engine = engine
         self.auth = BasicAuth(web.basic_auth_users) if web and web.basic_auth_users else None
         self.headers = list(web.headers) if web else []
+        self.playbooks = PlaybookPages(playbooks) if playbooks is not None else None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> list[bytes]:
         path = environ.get("PATH_INFO", "/")
         method = environ.get("REQUEST_METHOD", "GET")
-        if path not in ("/", "/metrics"):
+        is_playbook = self.playbooks is not None and path.startswith("/playbooks")
+        if path not in ("/", "/metrics") and not is_playbook:
             return self._reply(start_response, "404 Not Found", b"not found\n")
         if method not in ("GET", "HEAD"):
             return self._reply(start_response, "405 Method Not Allowed", b"use GET\n",
@@ -141,6 +146,12 @@ class MetricsApp:
                                    [("Retry-After", "1")])
         if path == "/":
             return self._reply(start_response, "200 OK", self._landing(),
+                               [("Content-Type", "text/html; charset=utf-8")])
+        if is_playbook and self.playbooks is not None:
+            page = self.playbooks.page(path.removeprefix("/playbooks").lstrip("/"))
+            if page is None:
+                return self._reply(start_response, "404 Not Found", b"no such playbook\n")
+            return self._reply(start_response, "200 OK", page,
                                [("Content-Type", "text/html; charset=utf-8")])
         return self._metrics(environ, start_response)
 
@@ -168,9 +179,51 @@ class MetricsApp:
         return (
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>pagerkit</title></head>"
             f"<body><h1>pagerkit {html.escape(__version__)}</h1>"
-            "<p><a href=\"metrics\">metrics</a></p>"
+            "<p><a href=\"metrics\">metrics</a>"
+            + (" · <a href=\"playbooks/\">playbooks</a>" if self.playbooks else "") + "</p>"
             "<table><thead><tr><th>source</th><th>collector</th><th>target</th></tr></thead>"
             f"<tbody>{rows}</tbody></table></body></html>\n").encode()
+
+
+class PlaybookPages:
+    """``/playbooks/<file>.md`` rendered to HTML, headings carrying their GitHub anchors,
+    so an alert's runbook_url opens where it points without a wiki."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._cache: dict[str, tuple[float, bytes]] = {}
+
+    def page(self, name: str) -> bytes | None:
+        if name in ("", "index.html"):
+            return self._index()
+        if not FILE_NAME.match(name):
+            return None  # also refuses any path with a slash or ..
+        path = self.folder / name
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        cached = self._cache.get(name)
+        if cached is None or cached[0] != mtime:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            cached = (mtime, render_html(text, _title(text, name)).encode())
+            self._cache[name] = cached
+        return cached[1]
+
+    def _index(self) -> bytes:
+        items = []
+        for path in sorted(self.folder.glob("*.md")):
+            if FILE_NAME.match(path.name):
+                title = _title(path.read_text(errors="replace"), path.name)
+                items.append(f'<li><a href="{html.escape(path.name)}">{html.escape(title)}'
+                             "</a></li>")
+        return render_html("", "Playbooks").replace(
+            "</nav>", f"</nav><h1>Playbooks</h1><ul>{''.join(items)}</ul>").encode()
+
+
+def _title(text: str, fallback: str) -> str:
+    first = next((line for line in text.splitlines() if line.startswith("# ")), "")
+    return first[2:].strip() or fallback
 
 
 def hypercorn_config(host: str, port: int, web: WebConfig | None) -> HypercornConfig:

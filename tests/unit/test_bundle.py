@@ -13,15 +13,6 @@ from pagerkit.cli import main
 from tests.conftest import ROOT
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A copy of the repository's specs and generated files."""
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    (tmp_path / "examples").mkdir()
-    shutil.copy(ROOT / "examples" / "pagerkit.yaml", tmp_path / "examples" / "pagerkit.yaml")
-    return tmp_path
-
-
 def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
