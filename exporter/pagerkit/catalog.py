@@ -29,28 +29,22 @@ def sample_names(families: Iterable[Metric]) -> set[str]:
 def exporter_metric_names() -> set[str]:
     from .collectors import postgres_families as pg
     from .collectors import rabbitmq_families as rmq
-    from .collectors.canary import Canary, RoundTrip
-    from .collectors.rabbitmq_config import CanaryConfig, QueueFilter
+    from .collectors.rabbitmq_config import QueueFilter
     from .engine import Engine
-    from .secrets import Secret
 
     snap = pg.HealthSnapshot("15", 100, (("active", 1),), 0.0, 0, True, 1.0, (("r", 0.1),),
                              (pg.DatabaseStats("db", 1, 1, 1, 1, 1),))
     queues = [rmq.QueueStats("/", "q", 1, 1, 1, 1, 1, 1)]
     overview = rmq.Overview("3", "25", "c", 1, 1, 1, 1)
     node = rmq.NodeStats("n", True, 1, 1, False, 1, 1, False, 1, 1)
-    canary = Canary("s", CanaryConfig(Secret("amqp://x"), 1.0), lambda: 0.0)
-    canary.last = RoundTrip(True, 0.1)
     names = sample_names([
         *pg.health_families("s", snap, 10),
         *rmq.broker_families("s", overview, [node]),
         *rmq.queue_families("s", queues, QueueFilter(True, (), (), 10, True), ["/"]).families,
-        *canary.families(),
+        *rmq.canary_families("s", 0.1, {"timeout": 0}),
         *Engine([])._families([]),
     ])
-    from .collectors import postgres, rabbitmq
-
-    return names | postgres.SELF_METRICS | rabbitmq.SELF_METRICS | {
+    return names | pg.SELF_METRICS | rmq.SELF_METRICS | {
         "pagerkit_up", "pagerkit_collect_duration_seconds", "pagerkit_collect_errors_total"}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from markdown_it import MarkdownIt
@@ -68,7 +68,7 @@ class Playbook:
     headings: tuple[Heading, ...]
     sections: tuple[Section, ...]
 
-    @property
+    @cached_property
     def anchors(self) -> dict[str, Heading]:
         return {h.anchor: h for h in self.headings}
 

@@ -144,3 +144,13 @@ def test_metric_names_come_from_the_syntax_tree():
     expr = ('rate(a_total{x="y"}[5m]) / on() b and {__name__="c"} '
             'unless label_replace(d, "l", "v", "s", "r")')
     assert metric_names(expr) == {"a_total", "b", "c", "d"}
+
+
+def test_the_operator_manifest_holds_the_same_groups():
+    import yaml
+
+    manifest = yaml.safe_load((ROOT / "rules/generated/prometheusrule.yaml").read_text())
+    assert manifest["kind"] == "PrometheusRule"
+    files = sorted((ROOT / "rules/generated").glob("*.rules.yml"))
+    groups = {g["name"]: g for path in files for g in yaml.safe_load(path.read_text())["groups"]}
+    assert {g["name"]: g for g in manifest["spec"]["groups"]} == groups

@@ -26,14 +26,12 @@ from pika.adapters.utils.connection_workflow import (
 )
 from prometheus_client.metrics_core import Metric
 
-from ..families import counter, gauge
 from .base import Clock
-from .rabbitmq_config import CanaryConfig
+from .rabbitmq_config import CANARY_QUEUE_PREFIX, CanaryConfig
+from .rabbitmq_families import canary_families
 
 log = logging.getLogger("pagerkit.canary")
 
-CANARY_QUEUE_PREFIX = "pagerkit.canary."
-"""The canary's own queues: left out of the queue metrics, they are not the platform's."""
 FAILURE_KINDS = ("connect", "auth", "timeout", "blocked", "protocol")
 _HEARTBEAT = 15  # seconds; a broker that hangs mid-RPC is detected by the heartbeat
 
@@ -190,16 +188,5 @@ class Canary:
     def families(self, overdue: bool = False) -> list[Metric]:
         """The last round trip's result; ``overdue`` when one ran past the deadline."""
         last = None if overdue else self.last
-        families = [
-            gauge("pagerkit_rabbitmq_canary_success",
-                  "1 if the last AMQP round trip (publish, then consume) succeeded.",
-                  [({}, float(bool(last and last.ok)))], self.source),
-            counter("pagerkit_rabbitmq_canary_failures_total",
-                    "Failed AMQP round trips, by kind (blocked: the broker blocks publishers).",
-                    [({"kind": k}, v) for k, v in self.failures.items()], self.source),
-        ]
-        if last is not None and last.ok:
-            families.append(gauge("pagerkit_rabbitmq_canary_roundtrip_seconds",
-                                  "Time from publishing the canary message to consuming it.",
-                                  [({}, last.seconds)], self.source))
-        return families
+        return canary_families(self.source, last.seconds if last and last.ok else None,
+                               self.failures)

@@ -37,11 +37,6 @@ __all__ = ["PostgresSource", "build_source", "parse_source"]
 
 log = logging.getLogger("pagerkit.postgres")
 
-SELF_METRICS = frozenset({
-    "pagerkit_postgres_databases_dropped_total", "pagerkit_query_up",
-    "pagerkit_query_duration_seconds", "pagerkit_query_errors_total",
-    "pagerkit_query_series_dropped_total"})
-"""Families this module builds itself (the rest come from postgres_families)."""
 QUERY_ERROR_KINDS = ("sql", "timeout", "columns", "null", "not_a_number", "duplicate")
 _MARGIN = 0.05  # seconds kept back from statement_timeout so the answer arrives in time
 

@@ -172,3 +172,10 @@ def application_families(source: str, specs: Sequence[MetricSpec],
         make = _counter if spec.type == "counter" else _gauge
         families.append(make(spec.name, spec.help, samples.get(spec.name, []), source))
     return families
+
+
+SELF_METRICS = frozenset({
+    "pagerkit_postgres_databases_dropped_total", "pagerkit_query_up",
+    "pagerkit_query_duration_seconds", "pagerkit_query_errors_total",
+    "pagerkit_query_series_dropped_total"})
+"""Families postgres.py builds itself from its counters, beside the ones above."""

@@ -40,9 +40,6 @@ __all__ = ["RabbitMQSource", "build_source", "parse_source"]
 
 log = logging.getLogger("pagerkit.rabbitmq")
 
-SELF_METRICS = frozenset({"pagerkit_rabbitmq_queues_dropped_total",
-                          "pagerkit_rabbitmq_queues_invalid_total"})
-"""Families this module builds itself (the rest come from rabbitmq_families)."""
 OVERVIEW_COLUMNS = "rabbitmq_version,erlang_version,cluster_name,object_totals"
 NODE_COLUMNS = ("name,running,mem_used,mem_limit,mem_alarm,disk_free,disk_free_limit,"
                 "disk_free_alarm,fd_used,fd_total")

@@ -15,6 +15,8 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_QUEUES = 1000
 DEFAULT_CANARY_TIMEOUT = 2.0
+CANARY_QUEUE_PREFIX = "pagerkit.canary."
+"""The canary's own queues: left out of the queue metrics, they are not the platform's."""
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ from prometheus_client.metrics_core import Metric
 
 from ..families import counter, gauge
 from .base import CollectError
-from .canary import CANARY_QUEUE_PREFIX
-from .rabbitmq_config import QueueFilter
+from .rabbitmq_config import CANARY_QUEUE_PREFIX, QueueFilter
 
 
 @dataclass(frozen=True)
@@ -250,3 +249,26 @@ def vhost_families(source: str, queues: Sequence[QueueStats], vhosts: Sequence[s
             ("consumers", "Consumers, summed over the vhost's queues."),
             ("queues", "Queues in the vhost.")))
     ]
+
+
+def canary_families(source: str, roundtrip: float | None, failures: dict[str, int]
+                    ) -> list[Metric]:
+    """The canary's success, its failures by kind, and the round trip when it succeeded."""
+    families = [
+        gauge("pagerkit_rabbitmq_canary_success",
+              "1 if the last AMQP round trip (publish, then consume) succeeded.",
+              [({}, float(roundtrip is not None))], source),
+        counter("pagerkit_rabbitmq_canary_failures_total",
+                "Failed AMQP round trips, by kind (blocked: the broker blocks publishers).",
+                [({"kind": k}, v) for k, v in failures.items()], source),
+    ]
+    if roundtrip is not None:
+        families.append(gauge("pagerkit_rabbitmq_canary_roundtrip_seconds",
+                              "Time from publishing the canary message to consuming it.",
+                              [({}, roundtrip)], source))
+    return families
+
+
+SELF_METRICS = frozenset({"pagerkit_rabbitmq_queues_dropped_total",
+                          "pagerkit_rabbitmq_queues_invalid_total"})
+"""Families rabbitmq.py builds itself from its counters, beside the ones above."""
