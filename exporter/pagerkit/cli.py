@@ -89,8 +89,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     findings = validate_bundle(Path(args.root))
     sys.stdout.write(format_findings(findings, args.format))
     if args.format == "text":
-        print(f"{len(findings)} finding(s)" if findings else "ok: the spec and the generated "
-              "files agree", file=sys.stderr)
+        print(f"{len(findings)} finding(s)" if findings else "ok: the spec, the generated "
+              "files and the playbooks agree", file=sys.stderr)
     return 1 if findings else 0
 
 
