@@ -34,6 +34,7 @@ def encode_text(families: Iterable[Metric], openmetrics: bool = False) -> bytes:
     """The exposition of ``families``, byte for byte what prometheus-client writes."""
     out: list[str] = []
     label_text: dict[int, str] = {}
+    value_text: dict[float, str] = {}  # counts repeat: 0, 1, 2 ... are formatted once
     for family in families:
         out.append(_openmetrics_header(family) if openmetrics else _text_header(family))
         for sample in family.samples:
@@ -42,7 +43,10 @@ def encode_text(families: Iterable[Metric], openmetrics: bool = False) -> bytes:
             if text is None:
                 text = _labels(labels)
                 label_text[id(labels)] = text
-            out.append(f"{sample.name}{text} {_go_float(sample.value)}\n")
+            value = value_text.get(sample.value)
+            if value is None:
+                value = value_text.setdefault(sample.value, _go_float(sample.value))
+            out.append(f"{sample.name}{text} {value}\n")
     if openmetrics:
         out.append("# EOF\n")
     return "".join(out).encode("utf-8")

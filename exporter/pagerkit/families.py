@@ -24,6 +24,21 @@ def counter(name: str, doc: str, samples: Samples, source: str) -> Metric:
     return _fill(CounterMetricFamily(name, doc, labels=()), "_total", samples, source)
 
 
+def bulk_gauge(name: str, doc: str, labels: list[dict[str, str]], values: list[float]
+               ) -> Metric:
+    """A gauge of many objects, built in one pass: each label dict already holds
+    ``source`` and clean values (see ``clean_label_value``), so ``sanitize`` skips it."""
+    family = GaugeMetricFamily(name, doc, labels=())
+    family.samples = [Sample(name, lab, float(v), None, None, None)
+                      for lab, v in zip(labels, values, strict=True)]
+    setattr(family, CLEAN, True)
+    return family
+
+
+CLEAN = "_pagerkit_clean"
+"""Marks a family whose label values are known to be clean."""
+
+
 def per_source(make: Callable[[str, str, Samples, str], Metric], name: str, doc: str,
                rows: Iterable[tuple[str, dict[str, str], float]]) -> Metric:
     """One family whose samples come from several sources: ``(source, labels, value)``."""
@@ -64,6 +79,9 @@ def sanitize(families: Iterable[Metric]) -> list[Metric]:
     out = []
     for parts in merged.values():
         first = parts[0]
+        if len(parts) == 1 and getattr(first, CLEAN, False):
+            out.append(first)
+            continue
         same = [p for p in parts if p.type == first.type]
         cleaned = [_clean_samples(p) for p in same]
         if len(same) == 1 and not cleaned[0][1]:

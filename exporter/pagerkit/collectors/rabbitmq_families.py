@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client.metrics_core import Metric
 
-from ..families import counter, gauge
+from ..families import bulk_gauge, clean_label_value, counter, gauge
 from .base import CollectError
 from .rabbitmq_config import CANARY_QUEUE_PREFIX, QueueFilter
 
@@ -28,8 +28,9 @@ class NodeStats:
     fd_total: float
 
 
-@dataclass(frozen=True)
-class QueueStats:
+class QueueStats(NamedTuple):
+    """One queue. A tuple, not a dataclass: a broker may list tens of thousands."""
+
     vhost: str
     name: str
     ready: float
@@ -113,18 +114,21 @@ def queues_from_json(doc: Any, message_stats: bool,
 
 def _queue(item: Any, message_stats: bool,
            consumer_map: dict[tuple[str, str], int] | None) -> QueueStats | None:
-    if not isinstance(item, dict):
+    if type(item) is not dict:
         return None
     name, vhost = item.get("name"), item.get("vhost")
-    if not isinstance(name, str) or not isinstance(vhost, str):
+    if type(name) is not str or type(vhost) is not str:
         return None
-    counts: list[Any] = [item.get("messages_ready"), item.get("messages_unacknowledged"),
-                         item.get("consumers") if consumer_map is None
-                         else consumer_map.get((vhost, name), 0)]
+    ready: Any = item.get("messages_ready")
+    unacked: Any = item.get("messages_unacknowledged")
+    consumers: Any = item.get("consumers") if consumer_map is None \
+        else consumer_map.get((vhost, name), 0)
     # A queue without counts (its leader is down) is counted as invalid, not reported as 0.
-    if not all(_is_number(v) for v in counts):
+    if type(ready) not in _NUMBER or type(unacked) not in _NUMBER \
+            or type(consumers) not in _NUMBER:
         return None
-    ready, unacked, consumers = (float(v) for v in counts)
+    if not (name.isascii() and vhost.isascii()):  # once per queue, not once per sample
+        name, vhost = clean_label_value(name), clean_label_value(vhost)
     if not message_stats:
         return QueueStats(vhost, name, ready, unacked, consumers)
     stats = item.get("message_stats") or {}
@@ -132,6 +136,9 @@ def _queue(item: Any, message_stats: bool,
         return None
     return QueueStats(vhost, name, ready, unacked, consumers, _num(stats.get("publish")),
                       _num(stats.get("deliver_get")), _num(stats.get("ack")))
+
+
+_NUMBER = (int, float)
 
 
 def _is_number(value: Any) -> bool:
@@ -205,16 +212,17 @@ def queue_families(source: str, queues: Sequence[QueueStats], queue_filter: Queu
     wanted = sorted((q for q in queues if queue_filter.wants(q.name)),
                     key=lambda q: (q.vhost, q.name))
     kept = wanted[: queue_filter.max_series]
+    # One label dict per queue, shared by its families: the encoder formats it once.
     labels = [{"source": source, "vhost": q.vhost, "queue": q.name} for q in kept]
     families += [
-        gauge("pagerkit_rabbitmq_queue_messages_ready",
-              "Messages waiting in the queue for a consumer.",
-              zip(labels, (q.ready for q in kept), strict=True), source),
-        gauge("pagerkit_rabbitmq_queue_messages_unacknowledged",
-              "Messages delivered to consumers and not yet acknowledged.",
-              zip(labels, (q.unacked for q in kept), strict=True), source),
-        gauge("pagerkit_rabbitmq_queue_consumers", "Consumers attached to the queue.",
-              zip(labels, (q.consumers for q in kept), strict=True), source),
+        bulk_gauge("pagerkit_rabbitmq_queue_messages_ready",
+                   "Messages waiting in the queue for a consumer.",
+                   labels, [q.ready for q in kept]),
+        bulk_gauge("pagerkit_rabbitmq_queue_messages_unacknowledged",
+                   "Messages delivered to consumers and not yet acknowledged.",
+                   labels, [q.unacked for q in kept]),
+        bulk_gauge("pagerkit_rabbitmq_queue_consumers", "Consumers attached to the queue.",
+                   labels, [q.consumers for q in kept]),
     ]
     if queue_filter.message_stats:
         for name, attr, doc in (
