@@ -48,4 +48,22 @@ if [[ $(id -u) -eq 0 ]]; then
     fi
     rabbitmq-plugins -q enable rabbitmq_management >/dev/null
 fi
+# The management API starts a few seconds after the plugin is enabled.
+api_up() {
+    python3 - <<'PY'
+import base64, sys, urllib.request
+request = urllib.request.Request("http://127.0.0.1:15672/api/overview", headers={
+    "Authorization": "Basic " + base64.b64encode(b"guest:guest").decode()})
+try:
+    sys.exit(0 if urllib.request.urlopen(request, timeout=2).status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+for _ in $(seq 60); do api_up && break; sleep 1; done
+if ! api_up; then
+    echo "the RabbitMQ management API does not answer on 127.0.0.1:15672;" \
+         "enable it: rabbitmq-plugins enable rabbitmq_management" >&2
+    exit 1
+fi
 echo "services ready: PostgreSQL, RabbitMQ, promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}')"

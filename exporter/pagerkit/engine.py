@@ -58,7 +58,7 @@ class SourceRunner:
         self._lock = threading.Lock()
         self._flight: Flight | None = None
         self.errors = dict.fromkeys(source.error_kinds, 0)
-        self._last_problem: str | None = ""  # "" = never collected, so the first is logged
+        self._last_kind: str | None = ""  # "" = never collected, so the first is logged
 
     def collect(self, deadline: float) -> Outcome:
         flight = self._join_or_start(deadline)
@@ -105,19 +105,22 @@ class SourceRunner:
                 return
             flight.expired = True
             self.errors["timeout"] = self.errors.get("timeout", 0) + 1
-            self._note(CollectError("timeout", f"no answer within {self.source.timeout:g}s"))
+            waited = flight.deadline - flight.started
+            self._note(CollectError("timeout", f"no answer within {waited:.1f}s"))
         self.source.abort()
 
     def _note(self, error: CollectError | None) -> None:
-        """Log a change of state once (called with the lock held)."""
-        problem = None if error is None else f"{error.kind}: {error}"
-        if problem == self._last_problem:
+        """Log a change of state once (called with the lock held): a new kind of failure
+        is a change, the same failure with other details is not."""
+        kind = None if error is None else error.kind
+        if kind == self._last_kind:
             return
-        if problem is None:
+        if error is None:
             log.info("source %s is up", self.source.name)
         else:
-            log.warning("source %s is down (%s)", self.source.name, REDACTOR.scrub(problem))
-        self._last_problem = problem
+            log.warning("source %s is down (%s: %s)", self.source.name, error.kind,
+                        REDACTOR.scrub(str(error)))
+        self._last_kind = kind
 
 
 class Engine:

@@ -151,3 +151,30 @@ def test_a_user_query_cannot_write(tmp_path, pg_dsn):
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
     engine.close()
+
+
+def test_database_sizes_are_read_every_size_interval(tmp_path, pg_dsn):
+    """Sizes cost a stat() per file: read once per size_interval, served in between."""
+    from pagerkit.collectors.postgres import PostgresSource
+    from pagerkit.config import load_config
+    from tests.support import write_config
+
+    now = [1000.0]
+    config = load_config(str(write_config(tmp_path, source_config(pg_dsn, "size_interval: 1m"))),
+                         environ={})
+    source = PostgresSource(config.sources[0], clock=lambda: now[0])
+    dbname = psycopg.conninfo.conninfo_to_dict(pg_dsn)["dbname"]
+
+    def size() -> float:
+        return value(samples(source.collect(now[0] + 5)),
+                     "pagerkit_postgres_database_size_bytes", source="db", database=dbname)
+
+    before = size()
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE filler AS SELECT g, repeat('x', 200) AS t "
+                     "FROM generate_series(1, 50000) g")
+    now[0] += 59
+    assert size() == before
+    now[0] += 2
+    assert size() > before + 5_000_000
+    source.close()

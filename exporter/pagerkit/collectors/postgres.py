@@ -67,6 +67,8 @@ class PostgresSource:
         self._conn: psycopg.Connection[Any] | None = None
         self._queries = {q.name: _QueryState() for q in config.queries}
         self._databases_dropped = 0
+        self._sizes: dict[str, float] = {}
+        self._sizes_at: float | None = None
 
     def describe(self) -> str:
         return f"PostgreSQL {self.config.display_dsn()}"
@@ -142,7 +144,10 @@ class PostgresSource:
     def _health(self, conn: psycopg.Connection[Any], deadline: float) -> list[Metric]:
         with conn.transaction(), conn.cursor(binary=True) as cur:
             _set_statement_timeout(cur, deadline - self._clock())
-            snap = fetch_health(cur)
+            now = self._clock()
+            if self._sizes_at is None or now - self._sizes_at >= self.config.size_interval:
+                self._sizes, self._sizes_at = fetch_sizes(cur), now
+            snap = fetch_health(cur, self._sizes)
         self._databases_dropped += max(0, len(snap.databases) - self.config.max_databases)
         families = health_families(self.name, snap, self.config.max_databases)
         families.append(counter(
@@ -274,11 +279,8 @@ HEALTH_REPLICAS = """
 SELECT coalesce(application_name, ''), coalesce(extract(epoch FROM replay_lag), 0)::float8
 FROM pg_stat_replication
 """
-# Databases the role may not connect to have no size (pg_database_size would fail).
 HEALTH_DATABASES = """
 SELECT d.datname,
-       CASE WHEN has_database_privilege(d.datname, 'CONNECT')
-            THEN pg_database_size(d.oid)::float8 END,
        age(d.datfrozenxid)::float8,
        coalesce(s.xact_commit, 0)::float8, coalesce(s.xact_rollback, 0)::float8,
        coalesce(s.deadlocks, 0)::float8
@@ -286,10 +288,23 @@ FROM pg_database d LEFT JOIN pg_stat_database s ON s.datid = d.oid
 WHERE NOT d.datistemplate AND d.datallowconn
 ORDER BY d.datname
 """
+# Databases the role may not connect to have no size (pg_database_size would fail). The
+# sizes are three quarters of the health SQL's time (a stat() per file), and change
+# slowly: they are read every size_interval, not on every scrape.
+DATABASE_SIZES = """
+SELECT d.datname, pg_database_size(d.oid)::float8 FROM pg_database d
+WHERE NOT d.datistemplate AND d.datallowconn AND has_database_privilege(d.oid, 'CONNECT')
+"""
 
 
-def fetch_health(cur: psycopg.Cursor[Any]) -> HealthSnapshot:
-    """The health figures, read in one read-only transaction."""
+def fetch_sizes(cur: psycopg.Cursor[Any]) -> dict[str, float]:
+    cur.execute(DATABASE_SIZES)
+    return {str(name): float(size) for name, size in cur.fetchall()}
+
+
+def fetch_health(cur: psycopg.Cursor[Any], sizes: dict[str, float]) -> HealthSnapshot:
+    """The health figures, read in one read-only transaction; ``sizes`` by database
+    (NaN for a database missing from it)."""
     cur.execute(HEALTH_SETTINGS)
     version, max_connections, in_recovery, standby_lag = _one(cur)
     cur.execute(HEALTH_CONNECTIONS)
@@ -299,7 +314,7 @@ def fetch_health(cur: psycopg.Cursor[Any]) -> HealthSnapshot:
     cur.execute(HEALTH_REPLICAS)
     replicas = tuple((str(n), float(lag)) for n, lag in cur.fetchall())
     cur.execute(HEALTH_DATABASES)
-    databases = tuple(DatabaseStats(str(r[0]), math.nan if r[1] is None else r[1], *r[2:])
+    databases = tuple(DatabaseStats(str(r[0]), sizes.get(str(r[0]), math.nan), *r[1:])
                       for r in cur.fetchall())
     return HealthSnapshot(str(version), int(max_connections), connections, float(oldest),
                           int(waiting), bool(in_recovery), standby_lag, replicas, databases)

@@ -13,6 +13,7 @@ from ..validation import ParseContext
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_DATABASES = 100
 DEFAULT_MAX_SERIES = 1000
+DEFAULT_SIZE_INTERVAL = 60.0
 RESERVED_PREFIX = "pagerkit_"
 
 
@@ -44,6 +45,7 @@ class PostgresConfig:
     timeout: float
     health: bool
     max_databases: int
+    size_interval: float
     queries: tuple[QuerySpec, ...]
 
     def display_dsn(self) -> str:
@@ -69,7 +71,9 @@ def parse_source(ctx: ParseContext, raw: dict[str, Any]) -> PostgresConfig:
     return PostgresConfig(
         name=raw["name"], kind="postgres", dsn=dsn, password=ctx.secret(raw, "password"),
         timeout=ctx.duration(raw, "timeout", DEFAULT_TIMEOUT), health=raw.get("health", True),
-        max_databases=raw.get("max_databases", DEFAULT_MAX_DATABASES), queries=queries)
+        max_databases=raw.get("max_databases", DEFAULT_MAX_DATABASES),
+        size_interval=ctx.duration(raw, "size_interval", DEFAULT_SIZE_INTERVAL),
+        queries=queries)
 
 
 def _query(ctx: ParseContext, index: int, raw: dict[str, Any]) -> QuerySpec:
