@@ -86,6 +86,10 @@ def command(root: Path, runs: int) -> list[float]:
     return times
 
 
+def verdict(seconds: float) -> str:
+    return f"{'met' if seconds < 1 else 'not met'} ({seconds:.2f} s at the median)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--alerts", type=int, default=1000)
@@ -111,8 +115,8 @@ def main() -> int:
         f"| `validate_bundle` in-process | {statistics.median(inproc):.3f} | {max(inproc):.3f} |",
         f"| `pagerkit validate` command | {median:.3f} | {max(cli):.3f} |",
         "",
-        f"Target: under 1 s. {'Met' if median < 1 else 'Not met'}: the command took "
-        f"{median:.2f} s at the median.",
+        f"Target: under 1 s. The validation itself: {verdict(statistics.median(inproc))}. "
+        f"The command, Python's start-up and imports included: {verdict(median)}.",
         "",
     ])
     print(table)

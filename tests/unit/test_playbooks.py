@@ -135,3 +135,16 @@ def test_playbook_new_adds_a_skeleton_the_validator_holds_to(repo, capsys):
     assert main(["playbook", "new", "BacklogGrowing", "--root", str(repo)]) == 2
     assert f"{JOBS}:{line}: BacklogGrowing already has a section" in capsys.readouterr().err
     assert main(["playbook", "new", "NoSuchAlert", "--root", str(repo)]) == 2
+
+
+def test_validation_and_served_pages_agree_on_anchors():
+    """The validator's parser and the page renderer give every heading the same id."""
+    import re
+
+    from pagerkit.playbooks import render_html
+    from tests.conftest import ROOT
+
+    for path in sorted((ROOT / "playbooks").glob("*.md")):
+        text = path.read_text()
+        served = re.findall(r'<h[1-6] id="([^"]+)"', render_html(text, path.name))
+        assert served == [h.anchor for h in parse_playbook(text, str(path)).headings]

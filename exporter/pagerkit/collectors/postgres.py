@@ -167,11 +167,12 @@ class PostgresSource:
             budget = min(budget, spec.timeout)
         state.ran_at = now
         try:
-            with conn.transaction(), conn.cursor(binary=True) as cur:
+            # Pipeline mode sends BEGIN, the timeout and the query in one round trip.
+            with conn.pipeline(), conn.transaction(), conn.cursor(binary=True) as cur:
                 _set_statement_timeout(cur, budget)
                 cur.execute(spec.sql)
-                columns = [c.name for c in cur.description or ()]
                 rows = cur.fetchall()
+                columns = [c.name for c in cur.description or ()]
         except psycopg.errors.QueryCanceled as exc:
             self._query_failed(spec, state, "timeout", _first_line(exc))
         except psycopg.Error as exc:
