@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -279,3 +280,17 @@ def _one_fetch(subject: Subject, tally: Tally, backend: int) -> None:
     if shared is not None:
         tally.cpu_s += shared() - cpu_before
     tally.latencies_ms.append(ms)
+
+
+def bench_main(name: str, run: Callable[[Any], int], args: Any, min_scrapes: int) -> int:
+    """A benchmark's entry point: check --scrapes, stop cleanly on SIGTERM, errors as one
+    line and exit 1."""
+    if args.scrapes < min_scrapes:
+        print(f"{name}: --scrapes must be at least {min_scrapes}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return run(args)
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1

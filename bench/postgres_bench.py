@@ -29,7 +29,6 @@ import platform
 import re
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -54,6 +53,7 @@ from benchkit import (
     README,
     ROOT,
     BenchError,
+    bench_main,
     collect_duration_ms,
     cpu_model,
     cpu_seconds,
@@ -61,7 +61,6 @@ from benchkit import (
     free_port,
     log,
     met,
-    on_sigterm,
     p95,
     pagerkit_up,
     peak_rss_mb,
@@ -557,19 +556,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if args.scrapes < 50:
-        print("postgres_bench: --scrapes must be at least 50", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        return run(args)
-    except BenchError as exc:
-        print(f"postgres_bench: {exc}", file=sys.stderr)
-        return 1
+    return bench_main("postgres_bench", run, parser().parse_args(argv), min_scrapes=50)
 
 
 if __name__ == "__main__":

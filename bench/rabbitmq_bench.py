@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import re
-import signal
 import statistics
 import sys
 import tempfile
@@ -73,6 +72,7 @@ from benchkit import (
     BenchError,
     Subject,
     Tally,
+    bench_main,
     collect_duration_ms,
     cpu_model,
     cpu_seconds,
@@ -81,7 +81,6 @@ from benchkit import (
     interleaved,
     log,
     met,
-    on_sigterm,
     p95,
     pagerkit_up,
     peak_rss_mb,
@@ -541,16 +540,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if args.scrapes < 20:
-        print("rabbitmq_bench: --scrapes must be at least 20", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        return run(args)
-    except BenchError as exc:
-        print(f"rabbitmq_bench: {exc}", file=sys.stderr)
-        return 1
+    return bench_main("rabbitmq_bench", run, parser().parse_args(argv), min_scrapes=20)
 
 
 if __name__ == "__main__":

@@ -149,6 +149,23 @@ def _num(value: Any) -> float:
     return float(value) if _is_number(value) else math.nan
 
 
+NODE_GAUGES = (
+    ("running", "running", "1 if the node is running."),
+    ("memory_used_bytes", "mem_used", "Memory the node uses."),
+    ("memory_limit_bytes", "mem_limit",
+     "The memory high watermark: above it the node blocks publishers."),
+    ("memory_alarm", "mem_alarm", "1 while the memory alarm blocks publishers on the cluster."),
+    ("disk_free_bytes", "disk_free", "Free disk space on the node."),
+    ("disk_free_limit_bytes", "disk_free_limit",
+     "The free disk limit: below it the node blocks publishers."),
+    ("disk_alarm", "disk_alarm", "1 while the disk alarm blocks publishers on the cluster."),
+    ("file_descriptors_used", "fd_used", "File descriptors the node uses."),
+    ("file_descriptors_limit", "fd_total",
+     "The node's file descriptor limit; connections fail beyond it."),
+)
+"""pagerkit_rabbitmq_node_<name>: NodeStats attribute and help, one gauge each."""
+
+
 def broker_families(source: str, overview: Overview, nodes: Sequence[NodeStats]) -> list[Metric]:
     def per_node(attr: str) -> list[tuple[dict[str, str], float]]:
         return [({"node": n.name}, float(getattr(n, attr))) for n in nodes]
@@ -165,29 +182,8 @@ def broker_families(source: str, overview: Overview, nodes: Sequence[NodeStats])
               [({}, overview.consumers)], source),
         gauge("pagerkit_rabbitmq_queues", "Queues on the cluster, in every vhost.",
               [({}, overview.queues)], source),
-        gauge("pagerkit_rabbitmq_node_running", "1 if the node is running.",
-              per_node("running"), source),
-        gauge("pagerkit_rabbitmq_node_memory_used_bytes", "Memory the node uses.",
-              per_node("mem_used"), source),
-        gauge("pagerkit_rabbitmq_node_memory_limit_bytes",
-              "The memory high watermark: above it the node blocks publishers.",
-              per_node("mem_limit"), source),
-        gauge("pagerkit_rabbitmq_node_memory_alarm",
-              "1 while the memory alarm blocks publishers on the cluster.",
-              per_node("mem_alarm"), source),
-        gauge("pagerkit_rabbitmq_node_disk_free_bytes", "Free disk space on the node.",
-              per_node("disk_free"), source),
-        gauge("pagerkit_rabbitmq_node_disk_free_limit_bytes",
-              "The free disk limit: below it the node blocks publishers.",
-              per_node("disk_free_limit"), source),
-        gauge("pagerkit_rabbitmq_node_disk_alarm",
-              "1 while the disk alarm blocks publishers on the cluster.",
-              per_node("disk_alarm"), source),
-        gauge("pagerkit_rabbitmq_node_file_descriptors_used", "File descriptors the node uses.",
-              per_node("fd_used"), source),
-        gauge("pagerkit_rabbitmq_node_file_descriptors_limit",
-              "The node's file descriptor limit; connections fail beyond it.",
-              per_node("fd_total"), source),
+        *(gauge(f"pagerkit_rabbitmq_node_{name}", doc, per_node(attr), source)
+          for name, attr, doc in NODE_GAUGES),
     ]
 
 
