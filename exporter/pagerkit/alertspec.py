@@ -71,7 +71,15 @@ class AlertSpec:
     metric_sources: tuple[str, ...]
     groups: tuple[tuple[str, tuple[Alert, ...]], ...]
     escalation_delays: tuple[float, ...] | None = None
+    """An environment's tier delays, for every team."""
     environment: str | None = None
+    team_delays: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    """Each team's tier delays from the routing spec."""
+
+    def delays_for(self, team: str) -> tuple[float, ...] | None:
+        if self.escalation_delays is not None:
+            return self.escalation_delays
+        return dict(self.team_delays).get(team)
 
     @property
     def alerts(self) -> list[Alert]:

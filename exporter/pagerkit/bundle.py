@@ -7,6 +7,7 @@ findings (exit 1) as ``path:line: message``, as GitHub workflow annotations, or 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -17,10 +18,14 @@ import promql_parser
 import yaml
 
 from .alertspec import SPEC_PATH, Alert, AlertSpec, environments, load_spec, with_overrides
+from .amgen import CONFIG_PATH as AM_CONFIG
+from .amgen import config_text
 from .catalog import PROMETHEUS_OWN, config_metric_names, exporter_metric_names
 from .durations import format_duration
 from .errors import UserError
+from .oncall import check_coverage
 from .playbooks import PLAYBOOK_DIR, Playbook, github_slug, load_playbooks, section_problems
+from .routing import ROUTING_PATH, RoutingSpec, load_routing
 from .rulegen import GENERATED_DIR, rule_files
 
 
@@ -31,9 +36,22 @@ class Finding:
     message: str
 
 
-def specs(root: Path) -> list[AlertSpec]:
-    """The base spec and one per overrides file, each checked for what makes it unusable."""
+def routing(root: Path) -> RoutingSpec | None:
+    """The routing spec, its schedules checked, or None where a repository has none."""
+    if not (root / ROUTING_PATH).exists():
+        return None
+    spec = load_routing(root)
+    check_coverage(spec)
+    return spec
+
+
+def specs(root: Path, routes: RoutingSpec | None = None) -> list[AlertSpec]:
+    """The base spec and one per overrides file, each checked for what makes it unusable;
+    critical alerts escalate by their team's tiers in ``routes``."""
     base = load_spec(root)
+    if routes is not None:
+        base = dataclasses.replace(base, team_delays=tuple(
+            (t.name, tuple(tier.delay for tier in t.escalation)) for t in routes.teams))
     _check_usable(base)
     out = [base]
     for env in environments(root):
@@ -58,9 +76,12 @@ def _check_usable(spec: AlertSpec) -> None:
 
 
 def outputs(root: Path) -> dict[Path, str]:
+    routes = routing(root)
     files: dict[Path, str] = {}
-    for spec in specs(root):
+    for spec in specs(root, routes):
         files.update(rule_files(spec))
+    if routes is not None:
+        files[AM_CONFIG] = config_text(routes)
     return files
 
 
@@ -105,16 +126,28 @@ def generate(root: Path, check: bool) -> int:
 
 
 def validate_bundle(root: Path) -> list[Finding]:
-    all_specs = specs(root)
+    routes = routing(root)
+    all_specs = specs(root, routes)
     files = {}
     for spec in all_specs:
         files.update(rule_files(spec))
+    if routes is not None:
+        files[AM_CONFIG] = config_text(routes)
+        findings_teams = {t.name for t in routes.teams}
+    else:
+        findings_teams = set()
     stale = stale_files(root, files)
     findings = [Finding(str(path), 1, f"stale: {why}; run `pagerkit generate`")
                 for path, why in stale]
     known = known_metrics(root, all_specs[0])
     for spec in all_specs:
         findings += spec_findings(spec, known if spec.environment is None else None)
+    if routes is not None:
+        findings += [Finding(str(SPEC_PATH), all_specs[0].doc.line_of((*a.key, "team")),
+                             f"{a.name}: team {a.team} is not in {ROUTING_PATH}; its pages "
+                             "would reach nobody")
+                     for a in all_specs[0].alerts
+                     if a.team not in findings_teams and a.severity != "info"]
     # A fresh file holds exactly what the generator writes; only an edited one can lack
     # what Prometheus and the routing need.
     findings += generated_findings(root, [path for path, _ in stale])

@@ -42,7 +42,7 @@ def exporter_metric_names() -> set[str]:
         *rmq.broker_families("s", overview, [node]),
         *rmq.queue_families("s", queues, QueueFilter(True, (), (), 10, True), ["/"]).families,
         *rmq.canary_families("s", 0.1, {"timeout": 0}),
-        *Engine([])._families([]),
+        *Engine([], schedule_ends=[("team", 0.0)])._families([]),
     ])
     return names | pg.SELF_METRICS | rmq.SELF_METRICS | {
         "pagerkit_up", "pagerkit_collect_duration_seconds", "pagerkit_collect_errors_total"}

@@ -25,7 +25,7 @@ log = logging.getLogger("pagerkit")
 
 def build_engine(config: Config) -> Engine:
     return Engine([KINDS[s.kind].load().build_source(s, time.monotonic)
-                   for s in config.sources])
+                   for s in config.sources], schedule_ends=config.schedule_ends)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -116,6 +116,42 @@ def cmd_playbook_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_oncall_who(args: argparse.Namespace) -> int:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from .oncall import primary, team_or_error, who
+    from .routing import ROUTING_PATH, load_routing
+
+    spec = load_routing(Path(args.root))
+    try:
+        at = dt.datetime.fromisoformat(args.at) if args.at else dt.datetime.now(dt.UTC)
+    except ValueError:
+        raise UserError("--at", None, f"{args.at!r} is not a time; write it as "
+                                      "2026-12-24T21:00+13:00 (UTC without an offset)") from None
+    at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    for team in team_or_error(spec, args.team):
+        first, second = who(team, at)
+        if first is None:
+            print(f"{team.name}: nobody (the schedule in {ROUTING_PATH} covers "
+                  f"{team.start:%Y-%m-%d %H:%M} to {team.end:%Y-%m-%d %H:%M} UTC)")
+            continue
+        shift = next(s for s in primary(team) if s.start <= at < s.end)
+        local = shift.end.astimezone(ZoneInfo(team.timezone))
+        print(f"{team.name}: {first} until {local:%a %Y-%m-%d %H:%M %Z} "
+              f"({shift.end:%H:%M} UTC); secondary: {second or 'none'}")
+    return 0
+
+
+def cmd_oncall_calendar(args: argparse.Namespace) -> int:
+    from .oncall import calendar, team_or_error
+    from .routing import load_routing
+
+    team = team_or_error(load_routing(Path(args.root)), args.team)[0]
+    sys.stdout.write(calendar(team).decode())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pagerkit", description=__doc__)
     top.add_argument("--version", action="version", version=f"pagerkit {__version__}")
@@ -143,7 +179,17 @@ def parser() -> argparse.ArgumentParser:
                                           "its playbook link names")
     new.add_argument("alertname")
     new.set_defaults(func=cmd_playbook_new)
-    for command in (generate, validate, new):
+    oncall = sub.add_parser("oncall", help="who is on call, from alertmanager/routing.yaml"
+                            ).add_subparsers(dest="oncall_command", required=True,
+                                             metavar="COMMAND")
+    who = oncall.add_parser("who", help="who is on call now, or at --at")
+    who.add_argument("--team")
+    who.add_argument("--at", metavar="TIME", help="ISO 8601, such as 2026-12-24T21:00+13:00")
+    who.set_defaults(func=cmd_oncall_who)
+    cal = oncall.add_parser("calendar", help="a team's schedule as iCalendar, on stdout")
+    cal.add_argument("--team", required=True)
+    cal.set_defaults(func=cmd_oncall_calendar)
+    for command in (generate, validate, new, who, cal):
         command.add_argument("--root", default=".", metavar="DIR",
                              help="the repository holding rules/ (default: .)")
     return top

@@ -10,7 +10,7 @@ from typing import Any
 from .collectors import KINDS
 from .validation import ParseContext, validate
 from .webconfig import WebConfig, load_web_config
-from .yamlfile import load_yaml
+from .yamlfile import YamlDocument, load_yaml
 
 DEFAULT_LISTEN = "127.0.0.1:9630"
 DEFAULT_CONFIG = "pagerkit.yaml"
@@ -23,6 +23,8 @@ class Config:
     listen_port: int
     web: WebConfig | None
     playbooks_dir: Path | None
+    schedule_ends: tuple[tuple[str, float], ...]
+    """(team, UNIX time) at which each team's generated on-call schedule ends."""
     log_level: str
     log_format: str
     sources: tuple[Any, ...]
@@ -54,8 +56,19 @@ def load_config(path: str, environ: dict[str, str] | None = None) -> Config:
             raise doc.error(("web", "playbooks_dir"), f"web.playbooks_dir: {playbooks} is not "
                                                       "a folder")
     log = raw.get("log", {})
-    return Config(doc.path, host, port, web, playbooks, log.get("level", "info"),
-                  log.get("format", "text"), sources)
+    return Config(doc.path, host, port, web, playbooks, _schedule_ends(doc, raw, env),
+                  log.get("level", "info"), log.get("format", "text"), sources)
+
+
+def _schedule_ends(doc: YamlDocument, raw: dict[str, Any], env: dict[str, str]
+                   ) -> tuple[tuple[str, float], ...]:
+    if "oncall" not in raw:
+        return ()
+    from .routing import load_routing_file
+
+    path = ParseContext(doc, ("oncall",), env).path(raw["oncall"], "routing_file")
+    spec = load_routing_file(path)
+    return tuple((team.name, team.end.timestamp()) for team in spec.teams)
 
 
 def _parse_source(ctx: ParseContext, item: dict[str, Any]) -> Any:

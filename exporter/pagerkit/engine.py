@@ -126,9 +126,11 @@ class SourceRunner:
 class Engine:
     """Collects every configured source for one scrape."""
 
-    def __init__(self, sources: Sequence[Source], clock: Clock = time.monotonic) -> None:
+    def __init__(self, sources: Sequence[Source], clock: Clock = time.monotonic,
+                 schedule_ends: Sequence[tuple[str, float]] = ()) -> None:
         self._clock = clock
         self.runners = [SourceRunner(s, clock) for s in sources]
+        self.schedule_ends = tuple(schedule_ends)
 
     def collect(self, scrape_timeout: float | None = None) -> list[Metric]:
         """All families for one scrape, within ``scrape_timeout`` when Prometheus sent one."""
@@ -176,6 +178,12 @@ class Engine:
             per_source(counter, "pagerkit_collect_errors_total",
                        "Collections from the source that failed, by kind of failure.", errors),
         ]
+        if self.schedule_ends:
+            families.append(gauge(
+                "pagerkit_oncall_schedule_end_timestamp_seconds",
+                "When the team's generated on-call schedule ends: after it, Alertmanager "
+                "pages nobody. Extend horizon in alertmanager/routing.yaml and regenerate.",
+                [({"team": team}, end) for team, end in self.schedule_ends], "oncall"))
         for outcome in outcomes:
             families.extend(outcome.families)
         return families

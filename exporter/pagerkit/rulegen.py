@@ -70,7 +70,7 @@ def alert_rules(spec: AlertSpec, alert: Alert) -> list[dict[str, Any]]:
     """One rule, or one per escalation tier for a critical alert."""
     if alert.severity != "critical":
         return [_rule(spec, alert, None)]
-    return [_rule(spec, alert, tier) for tier in tiers(spec.escalation_delays)]
+    return [_rule(spec, alert, tier) for tier in tiers(spec.delays_for(alert.team))]
 
 
 def _rule(spec: AlertSpec, alert: Alert, tier: Tier | None) -> dict[str, Any]:

@@ -24,6 +24,8 @@ def example_config(dsn: str, vhost: str, port: int) -> str:
     text = text.replace("@127.0.0.1:5672/ci", f"@127.0.0.1:5672/{vhost}")
     text = text.replace('"127.0.0.1:9630"', f'"127.0.0.1:{port}"')
     text = text.replace("playbooks_dir: ../playbooks", f"playbooks_dir: {ROOT / 'playbooks'}")
+    text = text.replace("routing_file: ../alertmanager/routing.yaml",
+                        f"routing_file: {ROOT / 'alertmanager' / 'routing.yaml'}")
     assert text.count(vhost) == 2 and text.count(dsn) == 1
     return text
 
