@@ -33,12 +33,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def promtool() -> str:
-    path = shutil.which("promtool")
-    require(path is not None, "promtool (Debian package prometheus)")
+def tool(name: str, package: str) -> str:
+    """The path of a command the tests need; missing fails in CI, skips elsewhere."""
+    path = shutil.which(name)
+    require(path is not None, f"{name} (Debian package {package})")
     assert path is not None
     return path
+
+
+@pytest.fixture
+def promtool() -> str:
+    return tool("promtool", "prometheus")
+
+
+@pytest.fixture
+def amtool() -> str:
+    return tool("amtool", "prometheus-alertmanager")
 
 
 def promtool_check_metrics(promtool: str, text: str) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,6 @@ tier where it should, and its shifts agree with `pagerkit oncall who`."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import subprocess
 
 import pytest
@@ -12,19 +11,11 @@ import yaml
 
 from pagerkit.oncall import who
 from pagerkit.routing import load_routing
-from tests.conftest import ROOT, require
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
 CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
-
-
-@pytest.fixture
-def amtool() -> str:
-    path = shutil.which("amtool")
-    require(path is not None, "amtool (Debian package prometheus-alertmanager)")
-    assert path is not None
-    return path
 
 
 def test_amtool_accepts_the_generated_config(amtool):
