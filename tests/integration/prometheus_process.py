@@ -14,7 +14,7 @@ import yaml
 
 
 class PrometheusProcess:
-    def __init__(self, port: int, config: dict[str, Any]) -> None:
+    def __init__(self, port: int, config: dict[str, Any], extra: tuple[str, ...] = ()) -> None:
         binary = shutil.which("prometheus")
         if binary is None:
             raise FileNotFoundError("prometheus (Debian package prometheus)")
@@ -25,7 +25,7 @@ class PrometheusProcess:
         self.proc = subprocess.Popen(
             [binary, f"--config.file={self.dir / 'prometheus.yml'}",
              f"--storage.tsdb.path={self.dir / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-             "--web.enable-lifecycle"],
+             "--web.enable-lifecycle", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()
 
