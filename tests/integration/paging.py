@@ -16,6 +16,8 @@ from typing import Any
 
 import requests
 
+from tests.integration.prometheus_process import wait_ready
+
 
 @dataclass(frozen=True)
 class Received:
@@ -36,7 +38,7 @@ class Recorder:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with recorder._lock:
@@ -82,7 +84,7 @@ class Target:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 body = "".join(
                     f'{name}{{source="{source}"}} {target.values.get((name, source), 0.0)}\n'
                     for name in ("test_breach", "test_warning")
@@ -124,17 +126,8 @@ class AlertmanagerProcess:
     def start(self) -> None:
         self.log = open(self.storage / "log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError((self.storage / "log").read_text()[-2000:])
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except requests.exceptions.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("alertmanager not ready")
+        self.log.flush()
+        wait_ready("alertmanager", self.proc, self.url, self.storage / "log")
 
     def silence(self, alertname: str, seconds: float = 3600) -> str:
         now = time.time()

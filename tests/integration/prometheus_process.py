@@ -13,6 +13,22 @@ import requests
 import yaml
 
 
+def wait_ready(name: str, proc: subprocess.Popen[bytes], url: str, log: Path,
+               seconds: float = 30) -> None:
+    """Until ``url``/-/ready answers 200 (Prometheus and Alertmanager both have it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited: {log.read_text(errors='replace')[-3000:]}")
+        try:
+            if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return
+        except requests.exceptions.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} not ready: {log.read_text(errors='replace')[-3000:]}")
+
+
 class PrometheusProcess:
     def __init__(self, port: int, config: dict[str, Any], extra: tuple[str, ...] = ()) -> None:
         binary = shutil.which("prometheus")
@@ -30,17 +46,7 @@ class PrometheusProcess:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {self.logs()}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except requests.exceptions.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"prometheus not ready: {self.logs()}")
+        wait_ready("prometheus", self.proc, self.url, self.dir / "log")
 
     def api(self, path: str, **params: str) -> Any:
         response = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
