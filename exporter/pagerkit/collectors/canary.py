@@ -138,7 +138,10 @@ class Canary:
         conn.add_on_connection_blocked_callback(self._on_blocked)
         conn.add_on_connection_unblocked_callback(self._on_unblocked)
         channel = conn.channel()
-        self._queue = f"{CANARY_QUEUE_PREFIX}{socket.gethostname()}.{os.getpid()}.{id(self)}"
+        # A new name per connection: the broker may still hold a dropped connection's
+        # exclusive queue (it notices a blocked peer late), and redeclaring it would fail.
+        self._queue = (f"{CANARY_QUEUE_PREFIX}{socket.gethostname()}.{os.getpid()}."
+                       f"{next(self._ids)}")
         channel.queue_declare(self._queue, exclusive=True, auto_delete=True,
                               arguments={"x-max-length": 100})
         channel.basic_consume(self._queue, self._on_message, auto_ack=True)
