@@ -107,3 +107,14 @@ def rabbit_vhost() -> Iterator[str]:
         yield name
     finally:
         requests.delete(url, auth=RABBIT_AUTH, timeout=30)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A copy of the repository's specs, generated files and playbooks."""
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
+    shutil.copytree(ROOT / "alertmanager", tmp_path / "alertmanager")
+    (tmp_path / "examples").mkdir()
+    shutil.copy(ROOT / "examples" / "pagerkit.yaml", tmp_path / "examples" / "pagerkit.yaml")
+    return tmp_path

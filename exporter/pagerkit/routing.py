@@ -40,6 +40,8 @@ class Member:
     name: str
     timezone: str
     channels: tuple[str, ...]
+    pushover: tuple[tuple[str, str], ...] = ()
+    """user_key_file and token_file, to push from Alertmanager itself (0.26+)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Team:
     escalation: tuple[Tier, ...]
     working_hours: WorkingHours | None
     chat: tuple[tuple[str, str], ...]
+    paging_service: tuple[tuple[str, str], ...]
     key: tuple[str | int, ...]
     start: dt.datetime
     end: dt.datetime
@@ -95,15 +98,24 @@ def load_routing_file(path: Path, name: str | None = None) -> RoutingSpec:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise doc.error(("teams", i, "name"), f"team {name} is defined twice")
-    return RoutingSpec(doc, raw.get("alertmanager_version", "0.25"), raw["relay_url"],
-                       dict(raw.get("timing", {})), teams)
+    version = raw.get("alertmanager_version", "0.25")
+    for team in teams:
+        for i, member in enumerate(team.members):
+            if member.pushover and version < "0.26":
+                raise doc.error((*team.key, "members", i, "pushover"),
+                                f"Alertmanager {version} has no user_key_file or token_file "
+                                "for Pushover, so the keys would be written into the "
+                                "generated file: push through the relay (remove pushover) or "
+                                'set alertmanager_version: "0.26"')
+    return RoutingSpec(doc, version, raw["relay_url"], dict(raw.get("timing", {})), teams)
 
 
 def _team(doc: YamlDocument, key: tuple[str | int, ...], raw: dict[str, Any],
           horizon: float) -> Team:
     tz = _zone(doc, (*key, "timezone"), raw["timezone"])
     members = tuple(Member(m["name"], _zone(doc, (*key, "members", i, "timezone"),
-                                            m["timezone"]), tuple(m["channels"]))
+                                            m["timezone"]), tuple(m["channels"]),
+                           tuple(sorted(m.get("pushover", {}).items())))
                     for i, m in enumerate(raw["members"]))
     known = {m.name for m in members}
 
@@ -121,7 +133,8 @@ def _team(doc: YamlDocument, key: tuple[str | int, ...], raw: dict[str, Any],
     start = _first_instant(raw["schedule"], tz)
     return Team(raw["name"], tz, members, schedule, overrides, escalation,
                 WorkingHours(tuple(hours["weekdays"]), hours["start"], hours["end"])
-                if hours else None, tuple(sorted(raw.get("chat", {}).items())), key, start,
+                if hours else None, tuple(sorted(raw.get("chat", {}).items())),
+                tuple(raw.get("paging_service", {}).items()), key, start,
                 start + dt.timedelta(seconds=horizon))
 
 

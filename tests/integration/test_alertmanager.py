@@ -91,3 +91,25 @@ def test_time_intervals_page_who_oncall_who_names():
         at += dt.timedelta(hours=1)
         checked += 1
     assert checked >= 24 * 7 * 8
+
+
+def test_a_team_can_delegate_paging_to_a_service(repo, amtool, capsys):
+    """With a paging service, critical alerts reach it once (tier 1); it escalates by
+    itself, so the later tiers reach nobody. The key is read from a file."""
+    from pagerkit.cli import main
+    from tests.unit.test_bundle import edit
+
+    edit(repo / "alertmanager/routing.yaml", "    members:\n",
+         "    paging_service: {pagerduty_routing_key_file: /run/secrets/pagerduty}\n"
+         "    members:\n")
+    assert main(["generate", "--root", str(repo)]) == 0
+    config = repo / "alertmanager" / "alertmanager.yml"
+    assert subprocess.run([amtool, "check-config", str(config)], capture_output=True,
+                          timeout=60, check=False).returncode == 0
+    for tier, receiver in (("1", "platform-paging-service"), ("2", "blackhole")):
+        done = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config}",
+                               f"--verify.receivers={receiver}", "team=platform",
+                               "severity=critical", f"tier={tier}"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "/run/secrets/pagerduty" in config.read_text()

@@ -84,3 +84,32 @@ def test_oncall_calendar(repo, capsys):
     starts = [e.decoded("dtstart") for e in events]
     assert starts == sorted(starts) and len(events) >= 10
     assert main(["oncall", "calendar", "--team", "nobody", "--root", str(repo)]) == 2
+
+
+PUSHOVER = ("{name: alice, timezone: Europe/Berlin, channels: [push, sms, voice]}",
+            "{name: alice, timezone: Europe/Berlin, channels: [push, sms, voice], "
+            "pushover: {user_key_file: /run/secrets/alice_user, token_file: /run/secrets/po}}")
+
+
+def test_pushover_keys_need_alertmanager_026(repo, capsys):
+    """0.25 has no *_file fields for Pushover: the generator refuses rather than writing
+    the keys, and says what to do."""
+    edit(repo / ROUTING, *PUSHOVER)
+    assert main(["generate", "--check", "--root", str(repo)]) == 2
+    err = capsys.readouterr().err
+    assert f"{ROUTING}:{line_of(repo / ROUTING, 'pushover:')}: Alertmanager 0.25 has no " in err
+    assert 'set alertmanager_version: "0.26"' in err
+
+
+def test_pushover_from_alertmanager_026(repo, capsys):
+    import yaml
+
+    edit(repo / ROUTING, *PUSHOVER)
+    edit(repo / ROUTING, 'alertmanager_version: "0.25"', 'alertmanager_version: "0.26"')
+    assert main(["generate", "--root", str(repo)]) == 0
+    text = (repo / "alertmanager/alertmanager.yml").read_text()
+    assert "for Alertmanager 0.26; uses pushover user_key_file and token_file (0.26)" in text
+    receivers = {r["name"]: r for r in yaml.safe_load(text)["receivers"]}
+    pushover = receivers["platform-alice-push"]["pushover_configs"][0]
+    assert pushover["user_key_file"] == "/run/secrets/alice_user"
+    assert "webhook_configs" in receivers["platform-bob-push"]
