@@ -16,7 +16,7 @@ integration: $(STAMP) services
 	$(BIN)/pytest tests/integration
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests bench
+	$(BIN)/ruff check exporter tests bench scripts examples
 	$(BIN)/mypy
 
 generate: $(STAMP)

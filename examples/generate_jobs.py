@@ -18,6 +18,7 @@ what the alerts watch for.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import sys
 import time
@@ -151,10 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             conn.execute(SEED_SQL, {"prefix": args.prefix, "queues": args.queues,
                                     "n": args.seed})
         if args.rate > 0 and (args.duration or not args.seed):
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 run(Platform(conn, args), args.rate, args.duration)
-            except KeyboardInterrupt:
-                pass
     return 0
 
 

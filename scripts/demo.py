@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""The native demo: a CI platform whose backlog builds up until pagerkit's alerts fire.
+"""The native demo: a CI platform whose backlog builds up until somebody is paged.
 
 It creates a database and a vhost of its own, starts the example traffic with one queue
-stalled (jobs arrive on jobs.env-03, no worker takes them), the exporter with the
-example config, and Prometheus with the demo environment's rules (rules/generated/demo:
-the production alerts, paging in seconds). It then prints each alert as it goes pending
-and fires, tier by tier, with its playbook link, and cleans up after itself.
+stalled (jobs arrive on jobs.env-03, no worker takes them), the exporter with the example
+config, Prometheus with the demo environment's rules (rules/generated/demo: the
+production alerts, paging in seconds) and Alertmanager with the generated config, its
+pages sent to a terminal pager. Each page is printed as it arrives: who, through which
+channel and tier, the summary and the playbook link. Press Enter to acknowledge (a
+silence on the alertname, as the relay makes it): the later tiers stop. Without a
+terminal, it acknowledges by itself after --ack-after seconds and checks that nothing
+more comes. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ from pathlib import Path
 import psycopg
 import requests
 import yaml
+from demo_pager import TerminalPager
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 RABBIT_API = "http://127.0.0.1:15672/api"
 GUEST = ("guest", "guest")
-WANTED = ("QueueWithoutConsumers", "JobsWaitingTooLong")
 
 
 def free_port() -> int:
@@ -112,41 +116,70 @@ def wait_http(url: str, seconds: float = 30) -> None:
     raise SystemExit(f"demo: {url} did not answer within {seconds:.0f}s")
 
 
-def watch(prometheus: str, seconds: float) -> bool:
-    """Print alert state changes until every wanted alert fired at every tier."""
-    seen: dict[tuple[str, str, str], str] = {}
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        alerts = requests.get(f"{prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
-        for alert in alerts:
-            labels = alert["labels"]
-            key = (labels["alertname"], labels.get("tier", "-"), labels.get("queue", ""))
-            if seen.get(key) != alert["state"]:
-                seen[key] = alert["state"]
-                tier = f" tier {labels['tier']}" if "tier" in labels else ""
-                say(f"{alert['state']:>7}  {labels['alertname']}{tier} "
-                    f"[{labels.get('severity')}] {alert['annotations'].get('summary', '')}")
-                if alert["state"] == "firing" and labels.get("tier") == "1":
-                    say(f"         {alert['annotations'].get('description', '')}")
-                    say(f"         playbook: {alert['annotations'].get('runbook_url', '')}")
-        done = {(name, "4") for name in WANTED}
-        if done <= {(k[0], k[1]) for k, state in seen.items() if state == "firing"}:
-            return True
-        time.sleep(1)
-    return False
+def alertmanager_config(work: Path, relay: str) -> Path:
+    """The generated config, its relay pointed at the terminal pager."""
+    folder = work / "alertmanager"
+    shutil.copytree(ROOT / "alertmanager" / "templates", folder / "templates")
+    text = (ROOT / "alertmanager" / "alertmanager.yml").read_text()
+    relay_url = yaml.safe_load((ROOT / "alertmanager" / "routing.yaml").read_text())["relay_url"]
+    (folder / "alertmanager.yml").write_text(text.replace(relay_url, relay))
+    return folder / "alertmanager.yml"
+
+
+def interactive(pager: TerminalPager) -> bool:
+    """Enter acknowledges what is paging; Ctrl-C ends the demo."""
+    import select
+
+    say("press Enter to acknowledge a page, Ctrl-C to stop")
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], 1.0)
+        if ready:
+            sys.stdin.readline()
+            if not pager.acknowledge():
+                say("nothing is paging yet")
+
+
+def unattended(pager: TerminalPager, timeout: float, ack_after: float, quiet: float) -> bool:
+    """Acknowledge ack_after seconds after the first page, then check that no later tier of
+    an acknowledged alert arrives for `quiet` seconds."""
+    deadline = time.monotonic() + timeout
+    while not pager.pages:
+        if time.monotonic() > deadline:
+            say("demo: no page arrived in time")
+            return False
+        time.sleep(0.5)
+    time.sleep(ack_after)
+    pager.acknowledge()
+    time.sleep(quiet)
+    late = pager.pages_after_ack()
+    if late:
+        say(f"demo: {len(late)} page(s) arrived after the acknowledgement")
+        return False
+    say("nothing more came after the acknowledgement: the escalation stopped")
+    return True
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for pages")
+    parser.add_argument("--timeout", type=float, default=240,
+                        help="seconds to wait for the first page")
+    parser.add_argument("--ack-after", type=float, default=40,
+                        help="without a terminal: seconds from the first page to the "
+                             "acknowledgement")
+    parser.add_argument("--quiet", type=float, default=60,
+                        help="without a terminal: seconds to watch after acknowledging")
     args = parser.parse_args()
-    if shutil.which("prometheus") is None:
-        raise SystemExit("demo: prometheus is missing; run `make services` as root or "
-                         "apt-get install prometheus")
+    for binary, package in (("prometheus", "prometheus"),
+                            ("prometheus-alertmanager", "prometheus-alertmanager")):
+        if shutil.which(binary) is None:
+            raise SystemExit(f"demo: {binary} is missing; run `make services` as root or "
+                             f"apt-get install {package}")
     suffix = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="pagerkit-demo-"))
     # The demo rules' playbook links point at localhost:9630: use it when it is free.
     exporter_port, prometheus_port = port_or_free(9630), free_port()
+    alertmanager_port = free_port()
+    alertmanager_url = f"http://127.0.0.1:{alertmanager_port}"
     name = f"pagerkit-demo-{suffix}"
     with database(f"pagerkit_demo_{suffix}") as dsn, vhost(name):
         amqp = f"amqp://guest:guest@127.0.0.1:5672/{name}"
@@ -156,7 +189,12 @@ def main() -> int:
         (work / "pagerkit.yaml").write_text(exporter_config(dsn, name, exporter_port).replace(
             "playbooks_dir: ../playbooks", f"playbooks_dir: {ROOT / 'playbooks'}").replace(
             "routing_file: ../alertmanager", f"routing_file: {ROOT / 'alertmanager'}"))
-        (work / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(exporter_port)))
+        prom_config = prometheus_config(exporter_port)
+        prom_config["alerting"] = {"alertmanagers": [{"static_configs": [
+            {"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]}
+        (work / "prometheus.yml").write_text(yaml.safe_dump(prom_config))
+        pager = TerminalPager(alertmanager_url, say)
+        am_config = alertmanager_config(work, pager.url)
         traffic = [sys.executable, str(ROOT / "examples/generate_jobs.py"), "--dsn", dsn,
                    "--amqp", amqp, "--rate", "3", "--stall", "env-03"]
         exporter = [sys.executable, "-m", "pagerkit", "serve", "--config",
@@ -165,19 +203,31 @@ def main() -> int:
                       f"--config.file={work / 'prometheus.yml'}",
                       f"--storage.tsdb.path={work / 'tsdb'}",
                       f"--web.listen-address=127.0.0.1:{prometheus_port}"]
-        with process(traffic, work / "traffic.log"), \
-                process(exporter, work / "exporter.log"), \
-                process(prometheus, work / "prometheus.log"):
-            wait_http(f"http://127.0.0.1:{exporter_port}/metrics")
-            wait_http(f"http://127.0.0.1:{prometheus_port}/-/ready")
-            say(f"exporter:   http://127.0.0.1:{exporter_port}/metrics")
-            say(f"prometheus: http://127.0.0.1:{prometheus_port}/alerts")
-            say("jobs arrive on four queues; no worker takes jobs.env-03 ...")
-            ok = watch(f"http://127.0.0.1:{prometheus_port}", args.timeout)
+        alertmanager = [shutil.which("prometheus-alertmanager") or "alertmanager",
+                        f"--config.file={am_config}", f"--storage.path={work / 'am'}",
+                        f"--web.listen-address=127.0.0.1:{alertmanager_port}",
+                        "--cluster.listen-address="]
+        ok = False
+        try:
+            with process(traffic, work / "traffic.log"), \
+                    process(exporter, work / "exporter.log"), \
+                    process(alertmanager, work / "alertmanager.log"), \
+                    process(prometheus, work / "prometheus.log"):
+                wait_http(f"http://127.0.0.1:{exporter_port}/metrics")
+                wait_http(f"http://127.0.0.1:{prometheus_port}/-/ready")
+                wait_http(f"{alertmanager_url}/-/ready")
+                say(f"exporter:     http://127.0.0.1:{exporter_port}/ (playbooks too)")
+                say(f"prometheus:   http://127.0.0.1:{prometheus_port}/alerts")
+                say(f"alertmanager: {alertmanager_url}/#/alerts")
+                say("jobs arrive on four queues; no worker takes jobs.env-03 ...")
+                ok = interactive(pager) if sys.stdin.isatty() else \
+                    unattended(pager, args.timeout, args.ack_after, args.quiet)
+        except KeyboardInterrupt:
+            say("stopping")
+            ok = True
+        finally:
+            pager.close()
     shutil.rmtree(work, ignore_errors=True)
-    say("every escalation tier fired: 1 (push), 2 (SMS), 3 (voice), 4 (the secondary)"
-        if ok else
-        "demo: not every alert fired in time")
     return 0 if ok else 1
 
 
