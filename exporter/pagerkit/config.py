@@ -46,6 +46,9 @@ def load_config(path: str, environ: dict[str, str] | None = None) -> Config:
                     for i, item in enumerate(raw["sources"]))
     web_raw = raw.get("web", {})
     host, port = _listen_address(web_raw.get("listen_address", DEFAULT_LISTEN))
+    if not 0 < port < 65536:
+        raise doc.error(("web", "listen_address"), f"web.listen_address: port {port} is not "
+                                                   "between 1 and 65535")
     web = None
     if "config_file" in web_raw:
         web = load_web_config(ParseContext(doc, ("web",), env).path(web_raw, "config_file"))

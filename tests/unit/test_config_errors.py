@@ -66,6 +66,8 @@ BAD_CONFIGS = [
     password: x
     password_file: /nonexistent
 """, 2, "sets both password and password_file"),
+    ("listen port out of range", GOOD_SOURCE + "web:\n  listen_address: ':99999'\n", 6,
+     "port 99999 is not between 1 and 65535"),
     ("listen address without a port",
      GOOD_SOURCE + "web:\n  listen_address: localhost\n", 6, "web.listen_address"),
     ("dsn that is not a connection string",
