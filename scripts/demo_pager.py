@@ -4,9 +4,12 @@ link), and acknowledges them by creating the silence the relay would create."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,7 +28,8 @@ class Page:
 
 
 class TerminalPager:
-    def __init__(self, alertmanager: str, say: object) -> None:
+    def __init__(self, alertmanager: str, say: Callable[[str], None],
+                 listen: tuple[str, int] = ("127.0.0.1", 0)) -> None:
         self.alertmanager = alertmanager
         self.say = say
         self.pages: list[Page] = []
@@ -46,7 +50,7 @@ class TerminalPager:
                 self.end_headers()
                 pager.received(self.path, body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(listen, Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -105,3 +109,27 @@ class TerminalPager:
 
 def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
+
+
+def main() -> int:
+    """Run as a sink (docker-compose.yml's `pager`): print every page, acknowledge none."""
+    parser = argparse.ArgumentParser(description="Print Alertmanager's pages as they come.")
+    parser.add_argument("--listen", default="127.0.0.1:9632", help="host:port (the relay_url)")
+    parser.add_argument("--alertmanager", default="http://127.0.0.1:9093")
+    args = parser.parse_args()
+    host, _, port = args.listen.rpartition(":")
+
+    def say(text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')}  {text}", flush=True)
+
+    pager = TerminalPager(args.alertmanager, say, (host, int(port)))
+    say(f"pager listening on {pager.url}; acknowledge with amtool or the Alertmanager UI")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pager.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

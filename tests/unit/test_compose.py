@@ -1,0 +1,81 @@
+"""docker-compose.yml, checked without Docker: schema, files, ports and targets agree."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from pagerkit.cli import main
+from tests.conftest import ROOT
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def test_matches_the_compose_schema():
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    done = subprocess.run([str(checker), "--builtin-schema", "vendor.compose-spec",
+                           str(ROOT / "docker-compose.yml")], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_mounted_file_and_secret_exists():
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}"
+    for secret in COMPOSE["secrets"].values():
+        assert (ROOT / secret["file"]).is_file()
+    assert (ROOT / "Dockerfile").is_file()
+
+
+def test_images_are_pinned_and_only_uis_are_published():
+    published = set()
+    for name, service in SERVICES.items():
+        image = service.get("image", "")
+        assert re.search(r":v?\d+\.\d+", image), f"{name}: pin {image!r} to a version"
+        for port in service.get("ports", []):
+            host, host_port, _ = port.split(":")
+            assert host == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+            published.add(int(host_port))
+    assert published == {9630, 9090, 9093, 15672}
+
+
+def test_prometheus_targets_and_rules_agree_with_the_services():
+    prom = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    targets = [t for job in prom["scrape_configs"] for sc in job["static_configs"]
+               for t in sc["targets"]]
+    assert targets == ["pagerkit:9630"]
+    exporter = yaml.safe_load((ROOT / "compose" / "pagerkit.yaml").read_text())
+    assert exporter["web"]["listen_address"].endswith(":9630")
+    assert [t for am in prom["alerting"]["alertmanagers"] for sc in am["static_configs"]
+            for t in sc["targets"]] == ["alertmanager:9093"]
+    rules_mount = next(v for v in SERVICES["prometheus"]["volumes"] if "rules" in v)
+    source, target = rules_mount.split(":")[:2]
+    assert prom["rule_files"] == [f"{target}/*.rules.yml"]
+    assert list((ROOT / source).glob("*.rules.yml"))
+    assert any(job["job_name"] == "pagerkit" for job in prom["scrape_configs"])  # `up` alert
+
+
+def test_the_pager_sink_is_where_alertmanager_sends_pages():
+    routing = yaml.safe_load((ROOT / "alertmanager" / "routing.yaml").read_text())
+    pager = SERVICES["pager"]
+    assert pager["network_mode"] == "service:alertmanager"
+    listen = pager["command"][pager["command"].index("--listen") + 1]
+    assert routing["relay_url"] == f"http://{listen}"
+
+
+def test_the_compose_exporter_config_is_valid(tmp_path, capsys):
+    """With the secrets where Docker puts them, rewritten to the checked-in files."""
+    text = (ROOT / "compose" / "pagerkit.yaml").read_text()
+    text = text.replace("/run/secrets/", f"{ROOT / 'compose'}/").replace(
+        "/app/playbooks", str(ROOT / "playbooks")).replace(
+        "/app/alertmanager", str(ROOT / "alertmanager"))
+    (tmp_path / "pagerkit.yaml").write_text(text)
+    assert main(["check-config", "--config", str(tmp_path / "pagerkit.yaml")]) == 0
