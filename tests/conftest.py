@@ -115,6 +115,7 @@ def repo(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
     shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
     shutil.copytree(ROOT / "alertmanager", tmp_path / "alertmanager")
+    shutil.copytree(ROOT / "grafana", tmp_path / "grafana")
     (tmp_path / "examples").mkdir()
     shutil.copy(ROOT / "examples" / "pagerkit.yaml", tmp_path / "examples" / "pagerkit.yaml")
     return tmp_path

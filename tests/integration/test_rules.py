@@ -90,9 +90,19 @@ def test_rules_fire_in_a_real_prometheus(tmp_path, pg_dsn, rabbit_vhost):
             "/playbooks/jobs.md#queuewithoutconsumers")
         missing = sorted(n for n in _rule_metrics() if not _known(prometheus, n))
         assert missing == [], f"metrics the rules use but the exporter does not serve: {missing}"
+        empty = [t["expr"] for t in _dashboard_targets()
+                 if not prometheus.api("query", query=t["expr"])["result"]]
+        assert empty == [], f"dashboard queries without data: {empty}"
     finally:
         prometheus.stop()
         exporter.stop()
+
+
+def _dashboard_targets() -> list[dict[str, str]]:
+    import json
+
+    return [target for path in sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
+            for panel in json.loads(path.read_text())["panels"] for target in panel["targets"]]
 
 
 def _break_thresholds(dsn: str, vhost: str) -> None:

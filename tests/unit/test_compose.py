@@ -44,7 +44,7 @@ def test_images_are_pinned_and_only_uis_are_published():
             host, host_port, _ = port.split(":")
             assert host == "127.0.0.1", f"{name} publishes {port} beyond loopback"
             published.add(int(host_port))
-    assert published == {9630, 9090, 9093, 15672}
+    assert published == {9630, 9090, 9093, 15672, 3000}
 
 
 def test_prometheus_targets_and_rules_agree_with_the_services():
@@ -79,3 +79,19 @@ def test_the_compose_exporter_config_is_valid(tmp_path, capsys):
         "/app/alertmanager", str(ROOT / "alertmanager"))
     (tmp_path / "pagerkit.yaml").write_text(text)
     assert main(["check-config", "--config", str(tmp_path / "pagerkit.yaml")]) == 0
+
+
+def test_grafana_reads_the_generated_dashboards_from_prometheus():
+    datasource = yaml.safe_load(
+        (ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text())["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090" and "prometheus" in SERVICES
+    provider = yaml.safe_load(
+        (ROOT / "grafana/provisioning/dashboards/pagerkit.yml").read_text())["providers"][0]
+    mount = next(v for v in SERVICES["grafana"]["volumes"] if "dashboards" in v)
+    assert mount.split(":")[1] == provider["options"]["path"]
+    import json
+
+    for path in (ROOT / "grafana/dashboards").glob("*.json"):
+        board = json.loads(path.read_text())
+        assert all(t["datasource"]["uid"] == datasource["uid"]
+                   for p in board["panels"] for t in p["targets"])
