@@ -11,8 +11,8 @@ default), jobs arrive at ``--rate`` per second over ``--queues`` queues, each a 
 ``jobs`` and, with ``--amqp``, a message on the queue ``jobs.<queue>``. Workers take the
 oldest queued job (from RabbitMQ when it is used, else from the table), run it for a
 moment and finish it; 9 in 10 succeed. A queue named by ``--stall`` gets jobs but no
-worker (and no consumer): its backlog grows and its oldest queued job ages, which is
-what the alerts watch for.
+worker (and no consumer), from the start or after ``--stall-after`` quiet seconds: its
+backlog grows and its oldest queued job ages, which is what the alerts watch for.
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ class Platform:
         self.conn = conn
         self.args = args
         self.queues = [f"{args.prefix}{i:02d}" for i in range(1, args.queues + 1)]
-        self.stalled = list(args.stall or [])
+        self.to_stall = list(args.stall or [])
+        self.stall_at = time.monotonic() + args.stall_after
+        self.stalled: list[str] = [] if args.stall_after > 0 else list(self.to_stall)
+        self.consumers: dict[str, str] = {}  # queue -> consumer tag
         self.running: list[tuple[float, int, int | None]] = []  # (finish at, job, tag)
         self.delivered: list[tuple[int, int]] = []  # (job, delivery tag)
         self.channel = None
@@ -67,7 +70,8 @@ class Platform:
             self.channel.basic_qos(prefetch_count=args.workers)
             for queue in self.queues:
                 if queue not in self.stalled:
-                    self.channel.basic_consume(f"jobs.{queue}", self._on_message)
+                    self.consumers[queue] = self.channel.basic_consume(f"jobs.{queue}",
+                                                                       self._on_message)
 
     def _on_message(self, channel: object, method: object, properties: object,
                     body: bytes) -> None:
@@ -81,7 +85,19 @@ class Platform:
             self.channel.basic_publish("", f"jobs.{queue}", str(row[0]).encode(),
                                        pika.BasicProperties(delivery_mode=2))
 
+    def stall_if_due(self, now: float) -> None:
+        """After --stall-after seconds, the stalled queues' workers stop (and their
+        consumers vanish from the broker)."""
+        if now < self.stall_at or set(self.to_stall) <= set(self.stalled):
+            return
+        for queue in self.to_stall:
+            if queue in self.consumers and self.channel is not None:
+                self.channel.basic_cancel(self.consumers.pop(queue))
+            self.stalled.append(queue)
+            print(f"queue {queue}: its workers stop; jobs keep arriving", flush=True)
+
     def work(self, now: float) -> None:
+        self.stall_if_due(now)
         for item in [r for r in self.running if r[0] <= now]:
             outcome = "failed" if random.random() < 0.1 else "succeeded"
             self.conn.execute("UPDATE jobs SET state = %s, finished_at = now() WHERE id = %s",
@@ -141,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="jobs running at once per queue")
     parser.add_argument("--stall", action="append", metavar="QUEUE",
                         help="a queue no worker takes jobs from (repeatable)")
+    parser.add_argument("--stall-after", type=float, default=0, metavar="SECONDS",
+                        help="serve the stalled queues normally this long first")
     parser.add_argument("--duration", type=float, default=0, help="seconds; 0 = forever")
     args = parser.parse_args(argv)
     with psycopg.connect(args.dsn, autocommit=True) as conn:

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """The native demo: a CI platform whose backlog builds up until somebody is paged.
 
-It creates a database and a vhost of its own, starts the example traffic with one queue
-stalled (jobs arrive on jobs.env-03, no worker takes them), the exporter with the example
-config, Prometheus with the demo environment's rules (rules/generated/demo: the
-production alerts, paging in seconds) and Alertmanager with the generated config, its
-pages sent to a terminal pager. Each page is printed as it arrives: who, through which
+It creates a database and a vhost of its own and starts the example traffic (after a
+quiet minute, the workers of jobs.env-03 stop: jobs keep arriving, nobody takes them),
+the exporter with the example config, Prometheus with the demo environment's rules
+(rules/generated/demo: the production alerts, paging in seconds) and Alertmanager with
+the generated config, its pages sent to a terminal pager. Each page is printed as it arrives: who, through which
 channel and tier, the summary and the playbook link. Press Enter to acknowledge (a
 silence on the alertname, as the relay makes it): the later tiers stop. Without a
 terminal, it acknowledges by itself after --ack-after seconds and checks that nothing
@@ -166,6 +166,8 @@ def main() -> int:
     parser.add_argument("--ack-after", type=float, default=40,
                         help="without a terminal: seconds from the first page to the "
                              "acknowledgement")
+    parser.add_argument("--quiet-start", type=float, default=60,
+                        help="seconds of a healthy platform before a queue stalls")
     parser.add_argument("--quiet", type=float, default=60,
                         help="without a terminal: seconds to watch after acknowledging")
     args = parser.parse_args()
@@ -196,7 +198,8 @@ def main() -> int:
         pager = TerminalPager(alertmanager_url, say)
         am_config = alertmanager_config(work, pager.url)
         traffic = [sys.executable, str(ROOT / "examples/generate_jobs.py"), "--dsn", dsn,
-                   "--amqp", amqp, "--rate", "3", "--stall", "env-03"]
+                   "--amqp", amqp, "--rate", "3", "--stall", "env-03",
+                   "--stall-after", str(args.quiet_start)]
         exporter = [sys.executable, "-m", "pagerkit", "serve", "--config",
                     str(work / "pagerkit.yaml")]
         prometheus = [shutil.which("prometheus") or "prometheus",
@@ -219,7 +222,8 @@ def main() -> int:
                 say(f"exporter:     http://127.0.0.1:{exporter_port}/ (playbooks too)")
                 say(f"prometheus:   http://127.0.0.1:{prometheus_port}/alerts")
                 say(f"alertmanager: {alertmanager_url}/#/alerts")
-                say("jobs arrive on four queues; no worker takes jobs.env-03 ...")
+                say(f"jobs arrive on four queues, all served; in {args.quiet_start:g} s the "
+                    "workers of jobs.env-03 stop ...")
                 ok = interactive(pager) if sys.stdin.isatty() else \
                     unattended(pager, args.timeout, args.ack_after, args.quiet)
         except KeyboardInterrupt:

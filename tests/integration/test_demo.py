@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def test_demo_pages_escalates_and_stops_when_acknowledged():
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--timeout", "180",
-                           "--ack-after", "20", "--quiet", "40"],
+                           "--ack-after", "20", "--quiet", "40", "--quiet-start", "10"],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=400,
                           check=False)
     out = done.stdout + done.stderr
