@@ -5,11 +5,11 @@ It creates a database and a vhost of its own and starts the example traffic (aft
 quiet minute, the workers of jobs.env-03 stop: jobs keep arriving, nobody takes them),
 the exporter with the example config, Prometheus with the demo environment's rules
 (rules/generated/demo: the production alerts, paging in seconds) and Alertmanager with
-the generated config, its pages sent to a terminal pager. Each page is printed as it arrives: who, through which
-channel and tier, the summary and the playbook link. Press Enter to acknowledge (a
-silence on the alertname, as the relay makes it): the later tiers stop. Without a
-terminal, it acknowledges by itself after --ack-after seconds and checks that nothing
-more comes. Ctrl-C stops everything it started.
+the generated config, its pages sent to a terminal pager. Each page is printed as it
+arrives: who, through which channel and tier, the summary and the playbook link. Press
+Enter to acknowledge (a silence on the alertname, as the relay makes it): the later tiers
+stop. Without a terminal, it acknowledges by itself after --ack-after seconds and checks
+that nothing more comes. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
