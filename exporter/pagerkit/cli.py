@@ -152,6 +152,43 @@ def cmd_oncall_calendar(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ack(args: argparse.Namespace) -> int:
+    from .ack import acknowledge, active_silences, alertmanager_url
+    from .durations import format_duration, parse_duration
+
+    url = alertmanager_url(args.alertmanager, _routing_alertmanager_url(Path(args.root)))
+    if args.list:
+        for s in active_silences(url):
+            team = f" team={s.team}" if s.team else ""
+            print(f"{s.alertname}{team} until {s.ends:%Y-%m-%d %H:%M} UTC, by {s.created_by}: "
+                  f"{s.comment} (id {s.id})")
+        return 0
+    if not args.alertname:
+        raise UserError("pagerkit ack", None, "name the alert to acknowledge, or use --list")
+    try:
+        seconds = parse_duration(args.duration)
+    except ValueError as exc:
+        raise UserError("--for", None, str(exc)) from None
+    silence = acknowledge(url, args.alertname, args.team, seconds, args.comment)
+    team = f" (team {silence.team})" if silence.team else ""
+    print(f"acknowledged {silence.alertname}{team} for {format_duration(seconds)}, until "
+          f"{silence.ends:%Y-%m-%d %H:%M} UTC: its later tiers will not page (silence "
+          f"{silence.id})")
+    return 0
+
+
+def _routing_alertmanager_url(root: Path) -> str | None:
+    import yaml
+
+    path = root / "alertmanager" / "routing.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    value = data.get("alertmanager_url") if isinstance(data, dict) else None
+    return str(value) if value else None
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="pagerkit", description=__doc__)
     top.add_argument("--version", action="version", version=f"pagerkit {__version__}")
@@ -189,7 +226,19 @@ def parser() -> argparse.ArgumentParser:
     cal = oncall.add_parser("calendar", help="a team's schedule as iCalendar, on stdout")
     cal.add_argument("--team", required=True)
     cal.set_defaults(func=cmd_oncall_calendar)
-    for command in (generate, validate, new, who, cal):
+    ack = sub.add_parser("ack", help="acknowledge an alert: the silence a page's link creates",
+                         description="acknowledge an alert: a silence on its alertname")
+    ack.add_argument("alertname", nargs="?")
+    ack.add_argument("--team", help="only this team's alert")
+    ack.add_argument("--for", dest="duration", default="1h", metavar="D",
+                     help="how long (default 1h), such as 30m or 2h")
+    ack.add_argument("--comment")
+    ack.add_argument("--list", action="store_true", help="the acknowledgements in force")
+    ack.add_argument("--alertmanager", metavar="URL",
+                     help="default: $PAGERKIT_ALERTMANAGER_URL, alertmanager_url in "
+                          "alertmanager/routing.yaml, else http://127.0.0.1:9093")
+    ack.set_defaults(func=cmd_ack)
+    for command in (generate, validate, new, who, cal, ack):
         command.add_argument("--root", default=".", metavar="DIR",
                              help="the repository holding rules/ (default: .)")
     return top
