@@ -147,6 +147,9 @@ class MetricsApp:
         if path == "/":
             return self._reply(start_response, "200 OK", self._landing(),
                                [("Content-Type", "text/html; charset=utf-8")])
+        if path == "/playbooks":  # the index's relative links need the slash
+            return self._reply(start_response, "301 Moved Permanently", b"",
+                               [("Location", "/playbooks/")])
         if is_playbook and self.playbooks is not None:
             page = self.playbooks.page(path.removeprefix("/playbooks").lstrip("/"))
             if page is None:

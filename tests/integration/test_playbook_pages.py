@@ -66,6 +66,8 @@ def test_unknown_and_sneaky_paths_are_404(exporter):
         assert requests.get(exporter + path, timeout=5).status_code == 404, path
     index = requests.get(exporter + "/playbooks/", timeout=5)
     assert index.status_code == 200 and 'href="jobs.md"' in index.text
+    moved = requests.get(exporter + "/playbooks", timeout=5, allow_redirects=False)
+    assert (moved.status_code, moved.headers["Location"]) == (301, "/playbooks/")
 
 
 def test_a_runbook_link_opens_at_its_section_in_a_browser(exporter):
