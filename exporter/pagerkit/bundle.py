@@ -76,16 +76,29 @@ def _check_usable(spec: AlertSpec) -> None:
                                                        f"PromQL: {exc}") from None
 
 
-def outputs(root: Path) -> dict[Path, str]:
+@dataclass(frozen=True)
+class Bundle:
+    """The specs as read and checked, and every file they generate."""
+
+    routes: RoutingSpec | None
+    specs: list[AlertSpec]
+    files: dict[Path, str]
+
+
+def bundle(root: Path) -> Bundle:
     routes = routing(root)
-    files: dict[Path, str] = {}
     all_specs = specs(root, routes)
+    files: dict[Path, str] = {}
     for spec in all_specs:
         files.update(rule_files(spec))
     if routes is not None:
         files[AM_CONFIG] = config_text(routes)
     files.update(dashboard_files(root, all_specs[0]))
-    return files
+    return Bundle(routes, all_specs, files)
+
+
+def outputs(root: Path) -> dict[Path, str]:
+    return bundle(root).files
 
 
 def stale_files(root: Path, files: dict[Path, str]) -> list[tuple[Path, str]]:
@@ -131,29 +144,21 @@ def generate(root: Path, check: bool) -> int:
 
 
 def validate_bundle(root: Path) -> list[Finding]:
-    routes = routing(root)
-    all_specs = specs(root, routes)
-    files = {}
-    for spec in all_specs:
-        files.update(rule_files(spec))
-    files.update(dashboard_files(root, all_specs[0]))
-    if routes is not None:
-        files[AM_CONFIG] = config_text(routes)
-        findings_teams = {t.name for t in routes.teams}
-    else:
-        findings_teams = set()
-    stale = stale_files(root, files)
+    made = bundle(root)
+    routes, all_specs = made.routes, made.specs
+    stale = stale_files(root, made.files)
     findings = [Finding(str(path), 1, f"stale: {why}; run `pagerkit generate`")
                 for path, why in stale]
     known = known_metrics(root, all_specs[0])
     for spec in all_specs:
         findings += spec_findings(spec, known if spec.environment is None else None)
     if routes is not None:
+        teams = {t.name for t in routes.teams}
         findings += [Finding(str(SPEC_PATH), all_specs[0].doc.line_of((*a.key, "team")),
                              f"{a.name}: team {a.team} is not in {ROUTING_PATH}; its pages "
                              "would reach nobody")
                      for a in all_specs[0].alerts
-                     if a.team not in findings_teams and a.severity != "info"]
+                     if a.team not in teams and a.severity != "info"]
     # A fresh file holds exactly what the generator writes; only an edited one can lack
     # what Prometheus and the routing need.
     findings += generated_findings(root, [path for path, _ in stale])
