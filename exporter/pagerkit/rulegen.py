@@ -15,7 +15,7 @@ import yaml
 
 from .alertspec import SPEC_PATH, Alert, AlertSpec
 from .durations import format_duration
-from .escalation import Tier, tiers
+from .routing import DEFAULT_ESCALATION
 
 GENERATED_DIR = Path("rules/generated")
 OPERATOR_MANIFEST = "prometheusrule.yaml"
@@ -67,22 +67,27 @@ def group(spec: AlertSpec, name: str, alerts: tuple[Alert, ...]) -> dict[str, An
 
 
 def alert_rules(spec: AlertSpec, alert: Alert) -> list[dict[str, Any]]:
-    """One rule, or one per escalation tier for a critical alert."""
+    """One rule, or one per escalation tier for a critical alert: all tiers share the
+    alertname and differ by the label ``tier``, so one silence on the alertname (the
+    acknowledgement) stops the chain; a later tier's ``for`` is lengthened by its delay.
+    The delays are the team's in the routing spec, an environment's, or the default
+    policy's."""
     if alert.severity != "critical":
-        return [_rule(spec, alert, None)]
-    return [_rule(spec, alert, tier) for tier in tiers(spec.delays_for(alert.team))]
+        return [_rule(spec, alert, None, 0.0)]
+    delays = spec.delays_for(alert.team) or tuple(t.delay for t in DEFAULT_ESCALATION)
+    return [_rule(spec, alert, i + 1, delay) for i, delay in enumerate(delays)]
 
 
-def _rule(spec: AlertSpec, alert: Alert, tier: Tier | None) -> dict[str, Any]:
+def _rule(spec: AlertSpec, alert: Alert, tier: int | None, delay: float) -> dict[str, Any]:
     rule: dict[str, Any] = {"alert": alert.name, "expr": alert.render(alert.expr)}
-    wait = (alert.for_seconds or 0.0) + (tier.delay if tier is not None else 0.0)
+    wait = (alert.for_seconds or 0.0) + delay
     if wait:
         rule["for"] = format_duration(wait)
     if alert.keep_firing_for:
         rule["keep_firing_for"] = format_duration(alert.keep_firing_for)
     labels = {"severity": alert.severity, "team": alert.team}
     if tier is not None:
-        labels["tier"] = str(tier.number)
+        labels["tier"] = str(tier)
     rule["labels"] = {**labels, **dict(alert.labels)}
     rule["annotations"] = {"summary": alert.render(alert.summary),
                            "description": alert.render(alert.description),
