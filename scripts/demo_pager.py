@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import requests
+from pagerkit.ack import acknowledge
 
 CHANNELS = {"push": "push notification", "sms": "SMS", "voice": "voice call"}
 
@@ -85,13 +85,8 @@ class TerminalPager:
         """A silence on each paging alertname: what the relay's acknowledgement creates."""
         names = self.paging()
         for name in names:
-            now = time.time()
-            body = {"matchers": [{"name": "alertname", "value": name, "isRegex": False,
-                                  "isEqual": True}],
-                    "startsAt": _iso(now), "endsAt": _iso(now + hours * 3600),
-                    "createdBy": "pagerkit demo pager", "comment": "acknowledged"}
-            requests.post(f"{self.alertmanager}/api/v2/silences", json=body,
-                          timeout=10).raise_for_status()
+            acknowledge(self.alertmanager, name, None, hours * 3600,
+                        "acknowledged from the demo pager")
             self.acknowledged[name] = time.monotonic()
             self.say(f"ACK   {name}: silenced for {hours:g} h; its later tiers will not come")
         return names
@@ -106,9 +101,6 @@ class TerminalPager:
         self.server.shutdown()
         self.server.server_close()
 
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))
 
 
 def main() -> int:

@@ -14,9 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import requests
-
-from tests.integration.prometheus_process import wait_ready
+from pagerkit.ack import acknowledge
+from tests.integration.prometheus_process import stop_process, wait_ready
 
 
 @dataclass(frozen=True)
@@ -130,25 +129,11 @@ class AlertmanagerProcess:
         wait_ready("alertmanager", self.proc, self.url, self.storage / "log")
 
     def silence(self, alertname: str, seconds: float = 3600) -> str:
-        now = time.time()
-        body = {"matchers": [{"name": "alertname", "value": alertname, "isRegex": False,
-                              "isEqual": True}],
-                "startsAt": _iso(now), "endsAt": _iso(now + seconds),
-                "createdBy": "pagerkit test", "comment": "acknowledged"}
-        response = requests.post(f"{self.url}/api/v2/silences", json=body, timeout=10)
-        response.raise_for_status()
-        return str(response.json()["silenceID"])
+        """The acknowledgement: what `pagerkit ack` and the relay create."""
+        return acknowledge(self.url, alertname, None, seconds, "acknowledged").id
 
     def stop(self, remove: bool = True) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        stop_process(self.proc, self.log)
         if remove:
             shutil.rmtree(self.storage, ignore_errors=True)
 
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(epoch))

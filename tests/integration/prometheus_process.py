@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import requests
 import yaml
@@ -27,6 +27,16 @@ def wait_ready(name: str, proc: subprocess.Popen[bytes], url: str, log: Path,
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{name} not ready: {log.read_text(errors='replace')[-3000:]}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 15 s; the log closed either way."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
 
 
 class PrometheusProcess:
@@ -58,10 +68,5 @@ class PrometheusProcess:
         return (self.dir / "log").read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        stop_process(self.proc, self.log)
         shutil.rmtree(self.dir, ignore_errors=True)
