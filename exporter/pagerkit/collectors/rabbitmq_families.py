@@ -139,10 +139,11 @@ def _queue(item: Any, message_stats: bool,
 
 
 _NUMBER = (int, float)
+"""JSON numbers: exact types, so a JSON true or false is not one."""
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return type(value) in _NUMBER
 
 
 def _num(value: Any) -> float:
