@@ -17,6 +17,9 @@ import requests
 from .errors import UserError
 
 DEFAULT_URL = "http://127.0.0.1:9093"
+COMMENT_PREFIX = "pagerkit ack:"
+"""Every acknowledgement's silence comment starts so: the relay expires these silences when
+their alert resolves, and ``pagerkit report`` counts them as acknowledgements."""
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,19 @@ def acknowledge(url: str, alertname: str, team: str | None, seconds: float,
                 comment: str | None = None) -> Silence:
     now = dt.datetime.now(dt.UTC)
     matchers = [_matcher("alertname", alertname)] + ([_matcher("team", team)] if team else [])
-    who, text = _who(), comment or "acknowledged with pagerkit ack"
+    who = _who()
+    text = ack_comment(who, "terminal", comment)
     body = {"matchers": matchers, "startsAt": now.isoformat(),
             "endsAt": (now + dt.timedelta(seconds=seconds)).isoformat(),
             "createdBy": who, "comment": text}
     data = _call(url, "post", "/api/v2/silences", json=body)
     return Silence(str(data["silenceID"]), alertname, team, now + dt.timedelta(seconds=seconds),
                    who, text)
+
+
+def ack_comment(member: str, channel: str, note: str | None = None) -> str:
+    """``pagerkit ack: alice by sms``, and the note if any."""
+    return f"{COMMENT_PREFIX} {member} by {channel}" + (f": {note}" if note else "")
 
 
 def active_silences(url: str) -> list[Silence]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+
 import pytest
 import requests
 
@@ -35,7 +37,7 @@ def test_ack_creates_the_silence_and_lists_it(alertmanager, capsys):
     assert main(["ack", "--list", *args]) == 0
     listed = capsys.readouterr().out
     assert listed.startswith("JobsWaitingTooLong team=platform until ")
-    assert "acknowledged with pagerkit ack" in listed
+    assert f"pagerkit ack: {getpass.getuser()} by terminal" in listed
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
