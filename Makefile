@@ -42,7 +42,7 @@ $(STAMP): pyproject.toml
 	  else echo "install python3-venv (sudo apt-get install python3-venv)" >&2; exit 1; fi; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,report]'
 	touch $(STAMP)
 
 clean:

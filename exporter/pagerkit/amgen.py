@@ -156,7 +156,13 @@ def newer_fields(spec: RoutingSpec) -> list[str]:
 
 
 def webhook(spec: RoutingSpec, path: str, resolved: bool = True) -> dict[str, Any]:
-    return {"url": f"{spec.relay_url}/{path}", "send_resolved": resolved}
+    """A webhook to the relay, with basic auth from a password file when the spec has one
+    (Alertmanager reads the file; the password is never in the generated config)."""
+    out: dict[str, Any] = {"url": f"{spec.relay_url}/{path}", "send_resolved": resolved}
+    if spec.relay_auth is not None:
+        user, password_file = spec.relay_auth
+        out["http_config"] = {"basic_auth": {"username": user, "password_file": password_file}}
+    return out
 
 
 def chat_receiver(team: Team) -> dict[str, Any]:

@@ -63,6 +63,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
     scheme = "https" if config.web is not None and config.web.tls is not None else "http"
     log.info("serving %s://%s:%d/metrics for %d source(s)", scheme, config.listen_host,
              server.port, len(config.sources))
+    _wait_for_signal()
+    log.info("shutting down")
+    server.stop()
+    engine.close()
+    return 0
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from .relay import RelayApp
+    from .relay_config import load_relay_config
+    from .server import Server, hypercorn_config
+
+    config = load_relay_config(config_path(args.config))
+    setup_logging(config.log_level, config.log_format)
+    app = RelayApp(config)
+    hyper = hypercorn_config(config.listen_host, config.listen_port, config.web)
+    hyper.wsgi_max_body_size = 2 * config.max_body_bytes  # the app refuses with 400 first
+    server = Server(app, hyper)
+    try:
+        server.start()
+    except OSError as exc:
+        raise UserError(config.path, None, f"cannot listen on {config.listen_host}:"
+                                           f"{config.listen_port}: {exc.strerror}; change "
+                                           "relay.listen_address") from None
+    app.expiry.start()
+    log.info("relay listening on %s:%d, public at %s, Alertmanager %s", config.listen_host,
+             server.port, config.public_url, ", ".join(config.alertmanagers))
+    _wait_for_signal()
+    log.info("shutting down")
+    app.expiry.stop()
+    server.stop()
+    return 0
+
+
+def _wait_for_signal() -> None:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -71,10 +106,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stop.wait()
-    log.info("shutting down")
-    server.stop()
-    engine.close()
-    return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -177,6 +208,37 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from .ack import alertmanager_url
+    from .report import Request, output_format, prometheus_url, run
+    from .report_figures import Settings
+
+    try:
+        noise = parse_duration_flag("--noise", args.noise)
+        start, _, end = args.night.partition("-")
+        night = (dt.time.fromisoformat(start), dt.time.fromisoformat(end))
+    except ValueError:
+        raise UserError("--night", None, f"{args.night!r} is not a span of the clock; write "
+                                         "it as 22:00-07:00") from None
+    request = Request(Path(args.root), args.since, args.until, args.team,
+                      prometheus_url(args.prometheus),
+                      alertmanager_url(args.alertmanager,
+                                       _routing_alertmanager_url(Path(args.root))),
+                      Settings(noise, night[0], night[1]))
+    return run(request, output_format(args.format, args.output), args.output)
+
+
+def parse_duration_flag(flag: str, text: str) -> float:
+    from .durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UserError(flag, None, str(exc)) from None
+
+
 def _routing_alertmanager_url(root: Path) -> str | None:
     import yaml
 
@@ -197,6 +259,7 @@ def parser() -> argparse.ArgumentParser:
         ("serve", cmd_serve, "run the exporter"),
         ("collect", cmd_collect, "collect once and print the exposition"),
         ("check-config", cmd_check_config, "validate the config, secrets resolved"),
+        ("relay", cmd_relay, "send pages as SMS, calls and pushes; serve acknowledgements"),
     ):
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.add_argument("--config", metavar="FILE",
@@ -238,7 +301,30 @@ def parser() -> argparse.ArgumentParser:
                      help="default: $PAGERKIT_ALERTMANAGER_URL, alertmanager_url in "
                           "alertmanager/routing.yaml, else http://127.0.0.1:9093")
     ack.set_defaults(func=cmd_ack)
-    for command in (generate, validate, new, who, cal, ack):
+    report = sub.add_parser(
+        "report", help="on-call health: pages, noise, nights, from the alert history",
+        description="on-call health from Prometheus's ALERTS history, Alertmanager's "
+                    "acknowledgements and the on-call schedule")
+    report.add_argument("--since", default="28d", metavar="D",
+                        help="how far back from --until (default 28d), or a time")
+    report.add_argument("--until", metavar="TIME", help="the window's end (default: now), "
+                                                        "such as 2026-12-24T21:00+13:00")
+    report.add_argument("--team", help="only this team's alerts and members")
+    report.add_argument("--format", choices=("html", "markdown", "json"),
+                        help="default: from -o's suffix, else markdown")
+    report.add_argument("-o", "--output", metavar="FILE", help="default: stdout")
+    report.add_argument("--noise", default="5m", metavar="D",
+                        help="a page gone by itself, unacknowledged, within this is noise "
+                             "(default 5m)")
+    report.add_argument("--night", default="22:00-07:00", metavar="HH:MM-HH:MM",
+                        help="a member's night, in their own time zone (default 22:00-07:00)")
+    report.add_argument("--prometheus", metavar="URL",
+                        help="default: $PAGERKIT_PROMETHEUS_URL, else http://127.0.0.1:9090")
+    report.add_argument("--alertmanager", metavar="URL",
+                        help="default: $PAGERKIT_ALERTMANAGER_URL, alertmanager_url in "
+                             "alertmanager/routing.yaml, else http://127.0.0.1:9093")
+    report.set_defaults(func=cmd_report)
+    for command in (generate, validate, new, who, cal, ack, report):
         command.add_argument("--root", default=".", metavar="DIR",
                              help="the repository holding rules/ (default: .)")
     return top

@@ -78,6 +78,8 @@ class RoutingSpec:
     alertmanager_version: str
     relay_url: str
     timing: dict[str, str]
+    relay_auth: tuple[str, str] | None
+    """(username, password_file) Alertmanager's webhooks to the relay carry."""
     teams: tuple[Team, ...]
 
     def team(self, name: str) -> Team | None:
@@ -107,7 +109,9 @@ def load_routing_file(path: Path, name: str | None = None) -> RoutingSpec:
                                 "for Pushover, so the keys would be written into the "
                                 "generated file: push through the relay (remove pushover) or "
                                 'set alertmanager_version: "0.26"')
-    return RoutingSpec(doc, version, raw["relay_url"], dict(raw.get("timing", {})), teams)
+    auth = raw.get("relay_auth")
+    return RoutingSpec(doc, version, raw["relay_url"], dict(raw.get("timing", {})),
+                       (auth["username"], auth["password_file"]) if auth else None, teams)
 
 
 def _team(doc: YamlDocument, key: tuple[str | int, ...], raw: dict[str, Any],

@@ -266,7 +266,7 @@ class _TLSConfig(HypercornConfig):
 class Server:
     """Hypercorn on its own event-loop thread; ``stop()`` shuts it down gracefully."""
 
-    def __init__(self, app: MetricsApp, config: HypercornConfig) -> None:
+    def __init__(self, app: Callable[..., Any], config: HypercornConfig) -> None:
         self.app = app
         self.config = config
         self._loop = asyncio.new_event_loop()
