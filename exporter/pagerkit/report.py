@@ -118,10 +118,10 @@ def _within_retention(keep: float | None, since: float, until: float, now: float
         return since
     oldest = now - keep
     if until <= oldest:
-        raise SourceError("Prometheus", f"Prometheus keeps {format_duration(keep)} of "
+        raise SourceError("Prometheus", f"Prometheus keeps {_span(keep)} of "
                                         f"history, so nothing from before {_stamp(oldest)}: "
                                         "the whole window is older; choose a later one")
-    notes.append(f"Prometheus keeps {format_duration(keep)} of history "
+    notes.append(f"Prometheus keeps {_span(keep)} of history "
                  "(--storage.tsdb.retention.time), so this report covers only from "
                  f"{_stamp(oldest)}, not {_stamp(since)}.")
     return oldest
@@ -143,9 +143,11 @@ def _acks(url: str, since: float, now: float, notes: list[str]) -> tuple[Ack, ..
     return acks
 
 
-def run(request: Request, fmt: str, output: str | None, stderr: TextIO = sys.stderr,
+def run(request: Request, fmt: str, output: str | None, stderr: TextIO | None = None,
         now: float | None = None) -> int:
-    """The command: the report written to ``output`` (or stdout); notes on stderr."""
+    """The command: the report written to ``output`` (or stdout); notes on stderr, and the
+    progress of long queries when stderr is a terminal."""
+    stderr = stderr or sys.stderr
     progress = _progress(stderr) if stderr.isatty() else None
     result = report(request, dt.datetime.now(dt.UTC).timestamp() if now is None else now,
                     progress, lambda note: print(f"pagerkit: {note}", file=stderr))
@@ -168,6 +170,12 @@ def _progress(stream: TextIO) -> Progress:
         stream.write(f"\rpagerkit: reading ALERTS from Prometheus: {done}/{total}{end}")
         stream.flush()
     return show
+
+
+def _span(seconds: float) -> str:
+    """``60d`` rather than ``1440h``: retention is written in days."""
+    days, rest = divmod(seconds, 86400)
+    return f"{days:.0f}d" if days and not rest else format_duration(seconds)
 
 
 def _stamp(seconds: float) -> str:

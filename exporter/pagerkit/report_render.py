@@ -153,7 +153,8 @@ def _n(value: int, severity: str) -> str:
 
 
 def _share(alert: AlertFigures) -> str:
-    return f"{_d(alert.firing_seconds)} ({alert.firing_share:.0%})"
+    share = "<1%" if 0 < alert.firing_share < 0.005 else f"{alert.firing_share:.0%}"
+    return f"{_d(alert.firing_seconds)} ({share})"
 
 
 def _hours(member: MemberFigures) -> str:
