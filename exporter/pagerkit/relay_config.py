@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .amgen import TIMING
 from .config import _listen_address
+from .durations import format_duration, parse_duration
 from .routing import RoutingSpec, load_routing_file
 from .secrets import Secret
 from .validation import ParseContext, validate
@@ -21,6 +23,7 @@ DEFAULT_LISTEN = "127.0.0.1:9632"
 TWILIO_API = "https://api.twilio.com"
 PUSHOVER_API = "https://api.pushover.net"
 MIN_KEY_BYTES = 32
+DEFAULT_EXPIRE = 2.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ def load_relay_config(path: str, environ: dict[str, str] | None = None) -> Relay
     twilio = _twilio(ctx, raw["twilio"]) if "twilio" in raw else None
     pushover = _pushover(ctx, raw["pushover"]) if "pushover" in raw else None
     _check_reachable(ctx, routing, contacts, twilio, pushover)
+    expire = ctx.duration(raw, "expire_interval", DEFAULT_EXPIRE)
+    _check_expiry(ctx, routing, expire)
     log = doc.data.get("log", {}) if isinstance(doc.data.get("log"), dict) else {}
     return RelayConfig(
         doc.path, host, port, raw["public_url"], web, routing,
@@ -93,7 +98,7 @@ def load_relay_config(path: str, environ: dict[str, str] | None = None) -> Relay
         contacts, int(raw.get("sms_max_chars", 320)), int(raw.get("max_body_bytes", 1 << 20)),
         ctx.duration(raw, "provider_timeout", 10.0),
         ctx.duration(raw, "alertmanager_timeout", 5.0),
-        ctx.duration(raw, "expire_interval", 30.0),
+        expire,
         log.get("level", "info"), log.get("format", "text"))
 
 
@@ -145,6 +150,21 @@ def _check_reachable(ctx: ParseContext, routing: RoutingSpec, contacts: dict[str
                 if problem:
                     raise ctx.error(("members", member.name),
                                     f"{member.name} is paged by {channel} but {problem}")
+
+
+def _check_expiry(ctx: ParseContext, routing: RoutingSpec, expire: float) -> None:
+    """An acknowledgement must end before Alertmanager flushes the resolved alert: a flush
+    while the silence still holds mutes the resolved notification, Alertmanager then
+    believes the alert is still notified, and the next incident's pages wait for
+    repeat_interval. Polling at a tenth of group_interval keeps that chance small."""
+    group_interval = parse_duration(routing.timing.get("group_interval", TIMING["group_interval"]))
+    if expire > group_interval / 10:
+        raise ctx.error(("expire_interval",),
+                        f"relay.expire_interval {format_duration(expire)} is more than a tenth "
+                        f"of Alertmanager's group_interval ({format_duration(group_interval)}, "
+                        f"{routing.doc.path}): a resolved alert could be flushed while its "
+                        "acknowledgement still holds, and the next incident would not page; "
+                        f"set it to {format_duration(group_interval / 10)} or less")
 
 
 def _missing(channel: str, contact: Contact, twilio: Twilio | None,

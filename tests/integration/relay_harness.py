@@ -25,7 +25,7 @@ ROUTING = """
 relay_url: {relay}
 relay_auth: {{username: alertmanager, password_file: {password_file}}}
 horizon: 4w
-timing: {{group_wait: 0s, group_interval: 1s, repeat_interval: 1h}}
+timing: {{group_wait: 0s, group_interval: 10s, repeat_interval: 1h}}
 teams:
   - name: platform
     timezone: UTC

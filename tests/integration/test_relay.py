@@ -14,6 +14,7 @@ import requests
 
 from pagerkit.cli import main
 from pagerkit.relay_links import AckTarget, LinkSigner
+from tests.browser import chromium, screenshot
 from tests.conftest import ROOT, free_port, require
 from tests.integration.paging import AlertmanagerProcess, Recorder
 from tests.integration.provider_standin import ProviderStandIn
@@ -283,3 +284,26 @@ def test_a_bad_relay_config_exits_2_before_listening(tmp_path, capsys):
     assert main(["relay", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert f"{config}:1: relay is missing the required key 'routing_file'" in err
+
+
+def test_the_acknowledgement_page_in_a_browser(setup):
+    """Chromium opens the link of a recorded SMS, shows what fires, and its button makes
+    the silence."""
+    s = setup()
+    s.page("sms")
+    link = s.sms_link()
+    with chromium() as browser:
+        browser.set_window_size(412, 915)  # a phone's screen
+        browser.get(link)
+        assert browser.find_element("tag name", "h1").text == "TestBreach"
+        assert browser.find_element("css selector", "p.bad").text.startswith("FIRING since")
+        assert silences(s.am.url) == []
+        screenshot(browser, "relay-ack-page")
+        browser.find_element("xpath", "//button[@value='30m']").click()
+        result = browser.find_element("id", "result").text
+        screenshot(browser, "relay-ack-done")
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert result.startswith("Acknowledged by alice until ")
+    assert errors == []
+    [silence] = silences(s.am.url)
+    assert silence["createdBy"] == "alice"
