@@ -81,3 +81,17 @@ def test_a_bad_config_names_the_line_and_the_fix(folder, change, line, fragment)
     message = str(caught.value)
     assert f"relay.yaml:{line}:" in message, message
     assert fragment in message, message
+
+
+def test_the_example_loads_once_its_secrets_exist(tmp_path):
+    for name in ("relay-signing-key", "relay-password", "twilio-auth-token",
+                 "pushover-app-token"):
+        (tmp_path / name).write_text("s" * 48 + "\n")
+    text = (ROOT / "examples" / "relay.yaml").read_text()
+    text = text.replace("/etc/pagerkit/", f"{tmp_path}/").replace(
+        "../alertmanager/routing.yaml", str(ROOT / "alertmanager" / "routing.yaml"))
+    env = {"TWILIO_ACCOUNT_SID": "AC0123", **{f"PUSHOVER_USER_{n}": f"u{n}"
+                                              for n in ("ALICE", "BOB", "CAROL")}}
+    _, config = load(tmp_path, text, env)
+    assert config.twilio is not None and config.twilio.account_sid == "AC0123"
+    assert config.public_url == "https://pager.example.com"
