@@ -35,6 +35,7 @@ demo: $(STAMP) services
 bench: $(STAMP) services
 	$(BIN)/python bench/postgres_bench.py
 	$(BIN)/python bench/rabbitmq_bench.py
+	$(BIN)/python bench/relay_bench.py
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
