@@ -5,11 +5,13 @@ It creates a database and a vhost of its own and starts the example traffic (aft
 quiet minute, the workers of jobs.env-03 stop: jobs keep arriving, nobody takes them),
 the exporter with the example config, Prometheus with the demo environment's rules
 (rules/generated/demo: the production alerts, paging in seconds) and Alertmanager with
-the generated config, its pages sent to a terminal pager. Each page is printed as it
-arrives: who, through which channel and tier, the summary and the playbook link. Press
-Enter to acknowledge (a silence on the alertname, as the relay makes it): the later tiers
-stop. Without a terminal, it acknowledges by itself after --ack-after seconds and checks
-that nothing more comes. Ctrl-C stops everything it started.
+the generated config, and the relay, which sends its pushes, SMS and calls to the demo's
+phones: a stand-in for Twilio and Pushover that prints what each member's phone shows
+(the summary, the acknowledgement link, the playbook link). Open the link in a browser and
+press a button, or press Enter here (the newest page's button is tapped, or 1 pressed on
+a call): the acknowledgement is a silence, and the later tiers stop. Without a terminal,
+it acknowledges by itself after --ack-after seconds and checks that nothing more comes.
+Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ from pathlib import Path
 import psycopg
 import requests
 import yaml
-from demo_pager import TerminalPager
+from demo_phone import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUSHOVER_TOKEN, DemoPhone
+
+from pagerkit.relay_links import LinkSigner
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
@@ -117,20 +121,43 @@ def wait_http(url: str, seconds: float = 30) -> None:
 
 
 def alertmanager_config(work: Path, relay: str) -> Path:
-    """The generated config, its relay pointed at the terminal pager."""
+    """The generated config, pointed at the demo's relay and its webhook password."""
     folder = work / "alertmanager"
     shutil.copytree(ROOT / "alertmanager" / "templates", folder / "templates")
     text = (ROOT / "alertmanager" / "alertmanager.yml").read_text()
-    relay_url = yaml.safe_load((ROOT / "alertmanager" / "routing.yaml").read_text())["relay_url"]
-    (folder / "alertmanager.yml").write_text(text.replace(relay_url, relay))
+    routing = yaml.safe_load((ROOT / "alertmanager" / "routing.yaml").read_text())
+    text = text.replace(routing["relay_url"], relay).replace(
+        routing["relay_auth"]["password_file"], str(work / "relay_password"))
+    (folder / "alertmanager.yml").write_text(text)
     return folder / "alertmanager.yml"
 
 
-def interactive(pager: TerminalPager) -> bool:
+PHONES = {"alice": "+4915100000001", "bob": "+12125550002", "carol": "+64211234567"}
+
+
+def relay_config(work: Path, port: int, alertmanager: str, phone: str, key: str) -> Path:
+    """The relay's config: the demo's phones stand in for Twilio and Pushover."""
+    (work / "relay_password").write_text(uuid.uuid4().hex)
+    (work / "signing_key").write_text(key)
+    members = {name: {"phone": number, "pushover_user_key": f"u{name}"}
+               for name, number in PHONES.items()}
+    config = {"relay": {
+        "listen_address": f"127.0.0.1:{port}", "public_url": f"http://127.0.0.1:{port}",
+        "routing_file": str(ROOT / "alertmanager" / "routing.yaml"),
+        "alertmanagers": [alertmanager], "signing_key_file": "signing_key",
+        "webhook_auth": {"username": "alertmanager", "password_file": "relay_password"},
+        "twilio": {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN,
+                   "from_number": FROM_NUMBER, "api_url": phone},
+        "pushover": {"token": PUSHOVER_TOKEN, "api_url": phone}, "members": members}}
+    (work / "relay.yaml").write_text(yaml.safe_dump(config))
+    return work / "relay.yaml"
+
+
+def interactive(pager: DemoPhone) -> bool:
     """Enter acknowledges what is paging; Ctrl-C ends the demo."""
     import select
 
-    say("press Enter to acknowledge a page, Ctrl-C to stop")
+    say("open a page's link in a browser to acknowledge, or press Enter here; Ctrl-C stops")
     while True:
         ready, _, _ = select.select([sys.stdin], [], [], 1.0)
         if ready:
@@ -139,7 +166,7 @@ def interactive(pager: TerminalPager) -> bool:
                 say("nothing is paging yet")
 
 
-def unattended(pager: TerminalPager, timeout: float, ack_after: float, quiet: float) -> bool:
+def unattended(pager: DemoPhone, timeout: float, ack_after: float, quiet: float) -> bool:
     """Acknowledge ack_after seconds after the first page, then check that no later tier of
     an acknowledged alert arrives for `quiet` seconds."""
     deadline = time.monotonic() + timeout
@@ -180,7 +207,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="pagerkit-demo-"))
     # The demo rules' playbook links point at localhost:9630: use it when it is free.
     exporter_port, prometheus_port = port_or_free(9630), free_port()
-    alertmanager_port = free_port()
+    alertmanager_port, relay_port = free_port(), port_or_free(9632)
     alertmanager_url = f"http://127.0.0.1:{alertmanager_port}"
     name = f"pagerkit-demo-{suffix}"
     with database(f"pagerkit_demo_{suffix}") as dsn, vhost(name):
@@ -195,13 +222,19 @@ def main() -> int:
         prom_config["alerting"] = {"alertmanagers": [{"static_configs": [
             {"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]}
         (work / "prometheus.yml").write_text(yaml.safe_dump(prom_config))
-        pager = TerminalPager(alertmanager_url, say)
-        am_config = alertmanager_config(work, pager.url)
+        relay_url = f"http://127.0.0.1:{relay_port}"
+        am_config = alertmanager_config(work, relay_url)
+        key = uuid.uuid4().hex + uuid.uuid4().hex
+        members = {**{number: name for name, number in PHONES.items()},
+                   **{f"u{name}": name for name in PHONES}}
+        pager = DemoPhone(members, say, LinkSigner(key, 86400))
         traffic = [sys.executable, str(ROOT / "examples/generate_jobs.py"), "--dsn", dsn,
                    "--amqp", amqp, "--rate", "3", "--stall", "env-03",
                    "--stall-after", str(args.quiet_start)]
         exporter = [sys.executable, "-m", "pagerkit", "serve", "--config",
                     str(work / "pagerkit.yaml")]
+        relay = [sys.executable, "-m", "pagerkit", "relay", "--config",
+                 str(relay_config(work, relay_port, alertmanager_url, pager.url, key))]
         prometheus = [shutil.which("prometheus") or "prometheus",
                       f"--config.file={work / 'prometheus.yml'}",
                       f"--storage.tsdb.path={work / 'tsdb'}",
@@ -214,14 +247,17 @@ def main() -> int:
         try:
             with process(traffic, work / "traffic.log"), \
                     process(exporter, work / "exporter.log"), \
+                    process(relay, work / "relay.log"), \
                     process(alertmanager, work / "alertmanager.log"), \
                     process(prometheus, work / "prometheus.log"):
                 wait_http(f"http://127.0.0.1:{exporter_port}/metrics")
                 wait_http(f"http://127.0.0.1:{prometheus_port}/-/ready")
                 wait_http(f"{alertmanager_url}/-/ready")
+                wait_http(f"{relay_url}/-/healthy")
                 say(f"exporter:     http://127.0.0.1:{exporter_port}/ (playbooks too)")
                 say(f"prometheus:   http://127.0.0.1:{prometheus_port}/alerts")
                 say(f"alertmanager: {alertmanager_url}/#/alerts")
+                say(f"relay:        {relay_url}/metrics")
                 say(f"jobs arrive on four queues, all served; in {args.quiet_start:g} s the "
                     "workers of jobs.env-03 stop ...")
                 ok = interactive(pager) if sys.stdin.isatty() else \

@@ -420,9 +420,13 @@ class Expiry:
     def run_once(self) -> int:
         """Expire what resolved; how many were expired."""
         am, expired = self.app.am, 0
-        for silence in am.acknowledgements():
+        acks = am.acknowledgements()
+        # One read of every alert per pass, matched here: a pass costs the same with one
+        # acknowledgement or hundreds (one request per silence took 1.8 s at 200).
+        firing = [a.get("labels", {}) for a in am.alerts({})] if acks else []
+        for silence in acks:
             labels = silence_labels(silence)
-            if labels and not am.alerts(labels):
+            if labels and not any(labels.items() <= alert.items() for alert in firing):
                 try:
                     am.expire(silence["id"])
                 except AlertmanagerDown as exc:  # another relay expired it first

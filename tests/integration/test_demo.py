@@ -1,9 +1,11 @@
-"""`make demo` without a terminal: a page arrives with its playbook link, the demo
-acknowledges it, the escalation stops, and nothing it started outlives it."""
+"""`make demo` without a terminal: a push, then an SMS, leave the relay with their
+acknowledgement and playbook links, the demo taps the SMS link's button, the escalation
+stops, and nothing it started outlives it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 
@@ -18,16 +20,20 @@ pytestmark = pytest.mark.integration
 
 def test_demo_pages_escalates_and_stops_when_acknowledged():
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--timeout", "180",
-                           "--ack-after", "20", "--quiet", "40", "--quiet-start", "10"],
+                           "--ack-after", "40", "--quiet", "40", "--quiet-start", "10"],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=400,
                           check=False)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     team = load_routing(ROOT).teams[0]
     primary, _ = who(team, dt.datetime.now(dt.UTC))
-    assert f"PAGE  {primary} by push notification (tier 1): QueueWithoutConsumers" in out
-    assert "playbook: http://localhost:9630/playbooks/jobs.md#queuewithoutconsumers" in out
-    assert "ACK   QueueWithoutConsumers" in out
+    assert f"PUSH  to {primary}: QueueWithoutConsumers (platform, tier 1)" in out
+    assert "Playbook: http://localhost:9630/playbooks/jobs.md#queuewithoutconsumers" in out
+    assert f"SMS   to {primary} " in out
+    assert re.search(r"PAGE platform tier 2: A queue has messages and no consumer\.\n.*"
+                     r"Ack: http://127\.0\.0\.1:\d+/a/\S+\n.*Playbook: ", out), out
+    assert re.search(rf'TAP   {primary} taps "Acknowledge for 30 minutes" on the sms of '
+                     rf"QueueWithoutConsumers: Acknowledged by {primary} until ", out), out
     assert "the escalation stopped" in out
     leftovers = subprocess.run(["pgrep", "-af", "pagerkit-demo-"], capture_output=True,
                                text=True, check=False).stdout

@@ -266,7 +266,8 @@ def test_a_resolved_alert_has_its_acknowledgement_expired(setup):
     assert len(silences(s.am.url)) == 1
     time.sleep(1.5)  # an expiry round passes: the alert still fires, the silence stays
     assert len(silences(s.am.url)) == 1
-    resolve_in_alertmanager(s.am.url, firing)
+    fire_in_alertmanager(s.am.url, [alert("OtherAlert"), alert(team="other-team")])
+    resolve_in_alertmanager(s.am.url, firing)  # others still fire: they keep nothing alive
     deadline = time.monotonic() + 15
     while silences(s.am.url) and time.monotonic() < deadline:
         time.sleep(0.2)
