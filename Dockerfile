@@ -1,4 +1,4 @@
-# The pagerkit exporter (and the example workload), small and non-root.
+# pagerkit (the exporter, the relay) and the example workload, small and non-root.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
@@ -8,7 +8,7 @@ RUN pip install . && useradd --system --uid 10001 pagerkit
 COPY examples/ examples/
 COPY playbooks/ playbooks/
 COPY alertmanager/routing.yaml alertmanager/routing.yaml
-COPY scripts/demo_pager.py scripts/demo_pager.py
+COPY scripts/demo_phone.py scripts/demo_phone.py
 USER pagerkit
 EXPOSE 9630
 ENTRYPOINT ["pagerkit"]

@@ -38,7 +38,7 @@ class Page:
 
 class DemoPhone:
     def __init__(self, members: dict[str, str], say: Callable[[str], None],
-                 signer: LinkSigner) -> None:
+                 signer: LinkSigner, listen: tuple[str, int] = ("127.0.0.1", 0)) -> None:
         """``members``: phone number or Pushover user key -> the member's name; ``signer``
         reads which alert a link names (the demo shares the relay's key)."""
         self.members, self.say, self.signer = members, say, signer
@@ -61,7 +61,7 @@ class DemoPhone:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(listen, Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -150,3 +150,41 @@ class DemoPhone:
         self.server.server_close()
 
 
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run as docker-compose.yml's `phone`: print every page the relay sends; acknowledge
+    by opening a printed link in a browser."""
+    import argparse
+
+    from pagerkit.relay_config import load_relay_config
+
+    parser = argparse.ArgumentParser(description="Print the relay's pushes, SMS and calls.")
+    parser.add_argument("--listen", default="127.0.0.1:9700", help="host:port (the relay's "
+                        "twilio.api_url and pushover.api_url)")
+    parser.add_argument("--relay-config", required=True, help="the relay's config: the "
+                        "members' numbers and the link signing key")
+    args = parser.parse_args(argv)
+    config = load_relay_config(args.relay_config)
+    members = {**{c.phone: name for name, c in config.contacts.items() if c.phone},
+               **{c.pushover_user_key.reveal(): name for name, c in config.contacts.items()
+                  if c.pushover_user_key}}
+
+    def say(text: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')}  {text}", flush=True)
+
+    host, _, port = args.listen.rpartition(":")
+    phone = DemoPhone(members, say, LinkSigner(config.signing_key.reveal(), config.link_ttl),
+                      (host, int(port)))
+    say(f"the phones listen on {phone.url}; open a page's link to acknowledge it")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        phone.close()
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -44,7 +44,7 @@ def test_images_are_pinned_and_only_uis_are_published():
             host, host_port, _ = port.split(":")
             assert host == "127.0.0.1", f"{name} publishes {port} beyond loopback"
             published.add(int(host_port))
-    assert published == {9630, 9090, 9093, 15672, 3000}
+    assert published == {9630, 9090, 9093, 9632, 15672, 3000}
 
 
 def test_prometheus_targets_and_rules_agree_with_the_services():
@@ -63,12 +63,29 @@ def test_prometheus_targets_and_rules_agree_with_the_services():
     assert any(job["job_name"] == "pagerkit" for job in prom["scrape_configs"])  # `up` alert
 
 
-def test_the_pager_sink_is_where_alertmanager_sends_pages():
+def test_the_relay_is_where_alertmanager_sends_pages_with_its_password():
     routing = yaml.safe_load((ROOT / "alertmanager" / "routing.yaml").read_text())
-    pager = SERVICES["pager"]
-    assert pager["network_mode"] == "service:alertmanager"
-    listen = pager["command"][pager["command"].index("--listen") + 1]
-    assert routing["relay_url"] == f"http://{listen}"
+    relay = yaml.safe_load((ROOT / "compose" / "relay.yaml").read_text())["relay"]
+    assert SERVICES["relay"]["network_mode"] == "service:alertmanager"
+    assert routing["relay_url"].endswith(":" + relay["listen_address"].rsplit(":", 1)[1])
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in SERVICES["alertmanager"]["volumes"]}
+    password = mounted[routing["relay_auth"]["password_file"]]
+    assert COMPOSE["secrets"]["relay_password"]["file"] == password
+    phone = SERVICES["phone"]
+    assert phone["network_mode"] == "service:alertmanager"
+    listen = phone["command"][phone["command"].index("--listen") + 1]
+    assert relay["twilio"]["api_url"] == relay["pushover"]["api_url"] == f"http://{listen}"
+
+
+def test_the_compose_relay_config_is_valid(tmp_path):
+    from pagerkit.relay_config import load_relay_config
+
+    text = (ROOT / "compose" / "relay.yaml").read_text()
+    text = text.replace("/run/secrets/", f"{ROOT / 'compose'}/").replace(
+        "/app/alertmanager", str(ROOT / "alertmanager"))
+    (tmp_path / "relay.yaml").write_text(text)
+    config = load_relay_config(str(tmp_path / "relay.yaml"))
+    assert config.public_url == "http://localhost:9632"
 
 
 def test_the_compose_exporter_config_is_valid(tmp_path, capsys):
