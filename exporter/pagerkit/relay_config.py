@@ -78,6 +78,11 @@ def load_relay_config(path: str, environ: dict[str, str] | None = None) -> Relay
     routing = load_routing_file(ctx.path(raw, "routing_file"))
     web = load_web_config(ctx.path(raw, "web_config_file")) if "web_config_file" in raw \
         else None
+    if web is not None and web.basic_auth_users:
+        raise ctx.error(("web_config_file",), f"{web.path} has basic_auth_users, which the "
+                                              "relay does not use: phones open its pages and "
+                                              "Twilio calls it back; remove them and give "
+                                              "Alertmanager's password in webhook_auth")
     key = ctx.secret(raw, "signing_key")
     assert key is not None  # the schema requires signing_key_file
     if len(key.reveal().encode()) < MIN_KEY_BYTES:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import concurrent.futures
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from tests.integration.paging import AlertmanagerProcess, Recorder
 from tests.integration.provider_standin import ProviderStandIn
 from tests.integration.relay_harness import (
     PHONES,
+    WEBHOOK_PASSWORD,
+    WEBHOOK_USER,
     RunningRelay,
     alert,
     fire_in_alertmanager,
@@ -30,6 +35,7 @@ from tests.integration.relay_harness import (
     webhook,
     write_secrets,
 )
+from tests.tlscerts import make_tls_files
 
 pytestmark = pytest.mark.integration
 LINK = re.compile(r"Ack: (\S+)")
@@ -308,3 +314,43 @@ def test_the_acknowledgement_page_in_a_browser(setup):
     assert errors == []
     [silence] = silences(s.am.url)
     assert silence["createdBy"] == "alice"
+
+
+def test_pagerkit_relay_serves_https_and_stops_on_sigterm(tmp_path):
+    """The command itself: TLS from the web config, a page through it, exit 0 on SIGTERM."""
+    provider = ProviderStandIn()
+    tls = make_tls_files(tmp_path)
+    (tmp_path / "web.yml").write_text(f"tls_server_config:\n  cert_file: {tls.server_cert}\n"
+                                      f"  key_file: {tls.server_key}\n")
+    password = write_secrets(tmp_path)
+    port = free_port()
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(routing_yaml(f"https://127.0.0.1:{port}", "http://127.0.0.1:1/chat",
+                                    password))
+    config = relay_yaml(tmp_path, port, routing, ["http://127.0.0.1:1"], provider.url)
+    config.write_text(config.read_text().replace("public_url: http://", "public_url: https://")
+                      + "  web_config_file: web.yml\n")
+    proc = subprocess.Popen([sys.executable, "-m", "pagerkit", "relay", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"https://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/-/healthy", verify=tls.ca, timeout=2).ok:
+                    break
+            except requests.exceptions.ConnectionError:
+                time.sleep(0.2)
+        page = requests.post(f"{url}/page/platform/bob/sms", json=webhook([alert(tier="2")]),
+                             auth=(WEBHOOK_USER, WEBHOOK_PASSWORD), verify=tls.ca, timeout=10)
+        assert page.status_code == 200, page.text
+        assert provider.wait_for("sms", PHONES["bob"]).fields["Body"].split("\n")[1].startswith(
+            f"Ack: {url}/a/")
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/-/healthy", timeout=2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=20)[0].decode()
+        provider.close()
+    assert proc.returncode == 0, out
+    assert "relay listening on 127.0.0.1" in out

@@ -95,3 +95,11 @@ def test_the_example_loads_once_its_secrets_exist(tmp_path):
     _, config = load(tmp_path, text, env)
     assert config.twilio is not None and config.twilio.account_sid == "AC0123"
     assert config.public_url == "https://pager.example.com"
+
+
+def test_basic_auth_users_in_the_web_config_are_refused(folder):
+    (folder / "web.yml").write_text("basic_auth_users:\n  prometheus: "
+                                    "'$2b$10$2Ybq5NPIsW8ZaD9xfb2bJO9Tw6Tn8e2QmQnm5JGiJ2dVH3O8G9iZe'\n")
+    with pytest.raises(UserError, match=r"relay.yaml:\d+: .*web.yml has basic_auth_users, "
+                                        r"which the relay does not use"):
+        load(folder, GOOD + "  web_config_file: web.yml\n")
