@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from . import __version__
 from .collectors import KINDS
@@ -54,12 +55,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     engine = build_engine(config)
     server = Server(MetricsApp(engine, config.web, config.playbooks_dir),
                     hypercorn_config(config.listen_host, config.listen_port, config.web))
-    try:
-        server.start()
-    except OSError as exc:
-        raise UserError(config.path, None, f"cannot listen on {config.listen_host}:"
-                                           f"{config.listen_port}: {exc.strerror}; change "
-                                           "web.listen_address") from None
+    _start(server, config.path, config.listen_host, config.listen_port, "web.listen_address")
     scheme = "https" if config.web is not None and config.web.tls is not None else "http"
     log.info("serving %s://%s:%d/metrics for %d source(s)", scheme, config.listen_host,
              server.port, len(config.sources))
@@ -81,12 +77,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
     hyper = hypercorn_config(config.listen_host, config.listen_port, config.web)
     hyper.wsgi_max_body_size = 2 * config.max_body_bytes  # the app refuses with 400 first
     server = Server(app, hyper)
-    try:
-        server.start()
-    except OSError as exc:
-        raise UserError(config.path, None, f"cannot listen on {config.listen_host}:"
-                                           f"{config.listen_port}: {exc.strerror}; change "
-                                           "relay.listen_address") from None
+    _start(server, config.path, config.listen_host, config.listen_port, "relay.listen_address")
     app.expiry.start()
     log.info("relay listening on %s:%d, public at %s, Alertmanager %s", config.listen_host,
              server.port, config.public_url, ", ".join(config.alertmanagers))
@@ -95,6 +86,15 @@ def cmd_relay(args: argparse.Namespace) -> int:
     app.expiry.stop()
     server.stop()
     return 0
+
+
+def _start(server: Any, path: str, host: str, port: int, key: str) -> None:
+    """Listen, or a config error naming the address's key."""
+    try:
+        server.start()
+    except OSError as exc:
+        raise UserError(path, None, f"cannot listen on {host}:{port}: {exc.strerror}; change "
+                                    f"{key}") from None
 
 
 def _wait_for_signal() -> None:

@@ -12,6 +12,8 @@ from typing import IO, Any
 import requests
 import yaml
 
+from tests.conftest import free_port
+
 
 def wait_ready(name: str, proc: subprocess.Popen[bytes], url: str, log: Path,
                seconds: float = 30) -> None:
@@ -70,3 +72,16 @@ class PrometheusProcess:
     def stop(self) -> None:
         stop_process(self.proc, self.log)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def paging_prometheus(rules: Path, target: str, alertmanagers: list[str],
+                      resend_delay: str = "2s") -> PrometheusProcess:
+    """Prometheus for the paging tests: every rule file under ``rules``, evaluated every
+    second against ``target``, alerts to ``alertmanagers`` (their http:// URLs)."""
+    return PrometheusProcess(free_port(), {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in rules.glob("*.rules.yml")],
+        "scrape_configs": [{"job_name": "target", "static_configs": [{"targets": [target]}]}],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [
+            url.removeprefix("http://") for url in alertmanagers]}]}]},
+    }, extra=(f"--rules.alert.resend-delay={resend_delay}",))

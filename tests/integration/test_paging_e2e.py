@@ -19,7 +19,7 @@ from pagerkit.oncall import who
 from pagerkit.routing import WEEKDAYS, load_routing
 from tests.conftest import ROOT, free_port, require
 from tests.integration.paging import AlertmanagerProcess, Recorder, Target
-from tests.integration.prometheus_process import PrometheusProcess
+from tests.integration.prometheus_process import paging_prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -99,14 +99,8 @@ class Stack:
             AlertmanagerProcess(config, web, cluster_port=gossip if cluster else None,
                                 peers=tuple(g for _, g in ports if g != gossip))
             for web, gossip in ports]
-        self.prometheus = PrometheusProcess(free_port(), {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(p) for p in (tmp / "rules" / "generated").glob("*.rules.yml")],
-            "scrape_configs": [{"job_name": "target",
-                                "static_configs": [{"targets": [self.target.address]}]}],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [
-                am.url.removeprefix("http://") for am in self.alertmanagers]}]}]},
-        }, extra=("--rules.alert.resend-delay=2s",))
+        self.prometheus = paging_prometheus(tmp / "rules" / "generated", self.target.address,
+                                            [am.url for am in self.alertmanagers])
 
     def on_call(self) -> tuple[str, str]:
         primary, secondary = who(self.team, dt.datetime.now(dt.UTC))

@@ -19,7 +19,7 @@ from pagerkit.oncall import who
 from pagerkit.routing import load_routing
 from tests.conftest import ROOT, free_port, require
 from tests.integration.paging import AlertmanagerProcess, Recorder, Target
-from tests.integration.prometheus_process import PrometheusProcess
+from tests.integration.prometheus_process import paging_prometheus
 from tests.integration.provider_standin import ProviderStandIn
 from tests.integration.relay_harness import (
     PHONES,
@@ -55,14 +55,8 @@ class Stack:
         self.config = relay_yaml(tmp, port, tmp / "alertmanager" / "routing.yaml",
                                  [self.am.url], self.provider.url)
         self.relay: RunningRelay | None = RunningRelay(self.config)
-        self.prometheus = PrometheusProcess(free_port(), {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(p) for p in (tmp / "rules" / "generated").glob("*.rules.yml")],
-            "scrape_configs": [{"job_name": "target",
-                                "static_configs": [{"targets": [self.target.address]}]}],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [
-                self.am.url.removeprefix("http://")]}]}]},
-        }, extra=("--rules.alert.resend-delay=1s",))
+        self.prometheus = paging_prometheus(tmp / "rules" / "generated", self.target.address,
+                                            [self.am.url], resend_delay="1s")
         primary, secondary = who(self.team, dt.datetime.now(dt.UTC))
         assert primary and secondary
         self.primary, self.secondary = primary, secondary
