@@ -63,7 +63,7 @@ def write_openmetrics(incidents: Iterable[Incident], interval: float, out: IO[st
     out.write("# HELP ALERTS Alerts as Prometheus's rule evaluation records them.\n"
               "# TYPE ALERTS gauge\n")
     for labels in sorted(spans):
-        for start, end in sorted(spans[labels]):
+        for start, end in _merged(spans[labels]):
             stamp = start
             while stamp < end:
                 out.write(f"ALERTS{{{labels}}} 1 {stamp:.3f}\n")
@@ -112,6 +112,18 @@ class HistoryPrometheus:
     def stop(self) -> None:
         stop_process(self.proc, self.log)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Overlapping incidents of one series are one firing: a series has one sample per
+    evaluation."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def _labels(labels: dict[str, str]) -> str:

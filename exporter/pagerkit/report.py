@@ -102,9 +102,9 @@ def report(request: Request, now: float, progress: Progress | None = None,
         firings = fetch_firings(request.prometheus, since, until, interval, request.team,
                                 progress)
     except SourceError as exc:
-        raise UserError("--prometheus", None, f"{exc.message}; start it, or give its address "
-                                              "with --prometheus or PAGERKIT_PROMETHEUS_URL"
-                        ) from None
+        hint = "; start it, or give its address with --prometheus or PAGERKIT_PROMETHEUS_URL" \
+            if exc.message.startswith("cannot reach") else ""
+        raise UserError("--prometheus", None, exc.message + hint) from None
     acks = _acks(request.alertmanager, since, now, notes)
     for note in notes:
         warn(note)

@@ -291,7 +291,7 @@ def test_a_window_longer_than_the_retention_is_cut_to_it(stack, capsys):
     now = dt.datetime.now(dt.UTC).timestamp()
     code, out, err = run_report(stack, capsys, "--format", "markdown", since=now - 61 * DAY,
                                 until=now)
-    assert code == 0
+    assert code == 0, err
     assert "Prometheus keeps 60d of history" in err and "covers only from" in out
 
 
