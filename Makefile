@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test unit integration lint generate validate services bench demo clean
+.PHONY: test unit integration lint generate validate services bench demo report clean
 
 test: $(STAMP) services
 	$(BIN)/pytest
@@ -32,9 +32,16 @@ services:
 demo: $(STAMP) services
 	$(BIN)/python scripts/demo.py
 
+# The on-call report of the Prometheus at $$PAGERKIT_PROMETHEUS_URL (default
+# 127.0.0.1:9090) and the Alertmanager of alertmanager/routing.yaml; REPORT_ARGS="--since 1h".
+REPORT_ARGS ?= --since 28d
+report: $(STAMP)
+	$(BIN)/pagerkit report $(REPORT_ARGS) -o report.html
+
 bench: $(STAMP) services
 	$(BIN)/python bench/postgres_bench.py
 	$(BIN)/python bench/rabbitmq_bench.py
+	$(BIN)/python bench/report_bench.py
 	$(BIN)/python bench/relay_bench.py
 
 $(STAMP): pyproject.toml
