@@ -101,12 +101,15 @@ def exporter_config(dsn: str, vhost_name: str, port: int) -> str:
             .replace('"127.0.0.1:9630"', f'"127.0.0.1:{port}"'))
 
 
-def prometheus_config(exporter_port: int) -> dict[str, object]:
+def prometheus_config(exporter_port: int, relay_port: int) -> dict[str, object]:
     return {
         "global": {"scrape_interval": "2s", "evaluation_interval": "2s"},
         "rule_files": [str(p) for p in sorted((ROOT / "rules/generated/demo").glob("*.yml"))],
-        "scrape_configs": [{"job_name": "pagerkit",
-                            "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
+        "scrape_configs": [
+            {"job_name": "pagerkit",
+             "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
+            {"job_name": "pagerkit-relay",
+             "static_configs": [{"targets": [f"127.0.0.1:{relay_port}"]}]}],
     }
 
 
@@ -218,7 +221,7 @@ def main() -> int:
         (work / "pagerkit.yaml").write_text(exporter_config(dsn, name, exporter_port).replace(
             "playbooks_dir: ../playbooks", f"playbooks_dir: {ROOT / 'playbooks'}").replace(
             "routing_file: ../alertmanager", f"routing_file: {ROOT / 'alertmanager'}"))
-        prom_config = prometheus_config(exporter_port)
+        prom_config = prometheus_config(exporter_port, relay_port)
         prom_config["alerting"] = {"alertmanagers": [{"static_configs": [
             {"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]}
         (work / "prometheus.yml").write_text(yaml.safe_dump(prom_config))

@@ -51,7 +51,7 @@ def test_prometheus_targets_and_rules_agree_with_the_services():
     prom = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
     targets = [t for job in prom["scrape_configs"] for sc in job["static_configs"]
                for t in sc["targets"]]
-    assert targets == ["pagerkit:9630"]
+    assert targets == ["pagerkit:9630", "alertmanager:9632"]  # the exporter, the relay
     exporter = yaml.safe_load((ROOT / "compose" / "pagerkit.yaml").read_text())
     assert exporter["web"]["listen_address"].endswith(":9630")
     assert [t for am in prom["alerting"]["alertmanagers"] for sc in am["static_configs"]
