@@ -127,7 +127,8 @@ def figures(history: History, alerts: Sequence[Alert], teams: Sequence[Team],
     by_team = {t.name: t for t in teams}
     head = [f for f in history.firings if f.label("tier") in ("", "1")]
     later = later_tiers(history.firings)
-    pages = [page_of(f, history, later, by_team.get(f.label("team")), settings)
+    acks = acks_by_alertname(history.acks or ())
+    pages = [page_of(f, acks, later, by_team.get(f.label("team")), settings)
              for f in head if f.label("severity") == "critical" and not f.before]
     team_ack = {name: _median([p.ack_seconds for p in pages if p.team == name])
                 for name in by_team}
@@ -165,10 +166,24 @@ def without_tier(labels: Labels) -> Labels:
     return tuple((k, v) for k, v in labels if k != "tier")
 
 
-def page_of(first: Firing, history: History, later: Mapping[Labels, list[tuple[float, int]]],
-            team: Team | None, settings: Settings) -> Page:
+def acks_by_alertname(acks: Iterable[Ack]) -> dict[str | None, list[Ack]]:
+    """Acknowledgements by the alertname they name (None: no single one), in time order,
+    so that a page is compared only with those that can match it."""
+    out: dict[str | None, list[Ack]] = defaultdict(list)
+    for ack in acks:
+        names = [m.value for m in ack.matchers
+                 if m.name == "alertname" and m.equal and not m.regex]
+        out[names[0] if names else None].append(ack)
+    return out
+
+
+def page_of(first: Firing, acks: Mapping[str | None, list[Ack]],
+            later: Mapping[Labels, list[tuple[float, int]]], team: Team | None,
+            settings: Settings) -> Page:
     labels = without_tier(first.labels)
-    ack = first_ack(history.acks or (), dict(first.labels), first.start, first.end)
+    candidates = sorted([*acks.get(first.label("alertname"), []), *acks.get(None, [])],
+                        key=lambda a: a.at)
+    ack = first_ack(candidates, dict(first.labels), first.start, first.end)
     ack_seconds = None if ack is None else max(0.0, ack.at - first.start)
     member = who(team, _utc(first.start))[0] if team is not None else None
     local = _utc(first.start).astimezone(ZoneInfo(team.member(member).timezone)) \

@@ -21,6 +21,7 @@ from pagerkit.report_data import (
     RunBuilder,
     ack_of,
     chunks,
+    matrix_stamps,
 )
 from pagerkit.report_figures import Settings, figures, night_of, suggest_for
 from pagerkit.report_render import PLOTS_HINT, render
@@ -188,3 +189,13 @@ def test_json_is_json():
                              "json"))
     assert data["pages"][0]["start"] == "2026-11-24T12:00:00Z"
     assert data["settings"] == {"noise_seconds": 300.0, "night": "22:00-07:00"}
+
+
+def test_matrix_answers_are_read_without_a_list_per_sample():
+    answer = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"alertname": "A", "queue": 'odd "]]}" name'},
+         "values": [[1700000000, "1"], [1700000015.5, "1"]]},
+        {"metric": {"alertname": "B"}, "values": [[1.7e9, "1"]]}]}}, separators=(",", ":"))
+    assert list(matrix_stamps(answer)) == [
+        ({"alertname": "A", "queue": 'odd "]]}" name'}, [1700000000.0, 1700000015.5]),
+        ({"alertname": "B"}, [1.7e9])]
