@@ -49,8 +49,16 @@ class Setup:
                  dead_first: bool = False) -> None:
         require(shutil.which("prometheus-alertmanager") is not None,
                 "prometheus-alertmanager (Debian package)")
-        self.am = AlertmanagerProcess(ROOT / "alertmanager" / "alertmanager.yml", free_port())
         self.provider, self.chat = ProviderStandIn(), Recorder()
+        self.am = AlertmanagerProcess(ROOT / "alertmanager" / "alertmanager.yml", free_port())
+        try:
+            self._start_relay(tmp, alertmanagers, dead_first)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_relay(self, tmp: Path, alertmanagers: list[str] | None,
+                     dead_first: bool) -> None:
         password = write_secrets(tmp)
         self.port = free_port()
         routing = tmp / "routing.yaml"
@@ -76,7 +84,8 @@ class Setup:
         return match.group(1)
 
     def close(self) -> None:
-        self.relay.stop()
+        if hasattr(self, "relay"):
+            self.relay.stop()
         self.am.stop()
         self.provider.close()
         self.chat.close()

@@ -19,7 +19,7 @@ from pagerkit.oncall import who
 from pagerkit.routing import load_routing
 from tests.conftest import ROOT, free_port, require
 from tests.integration.paging import AlertmanagerProcess, Recorder, Target
-from tests.integration.prometheus_process import paging_prometheus
+from tests.integration.prometheus_process import PrometheusProcess, paging_prometheus
 from tests.integration.provider_standin import ProviderStandIn
 from tests.integration.relay_harness import (
     PHONES,
@@ -52,11 +52,18 @@ class Stack:
         assert main(["generate", "--root", str(tmp)]) == 0
         self.team = load_routing(tmp).teams[0]
         self.am = AlertmanagerProcess(tmp / "alertmanager" / "alertmanager.yml", free_port())
-        self.config = relay_yaml(tmp, port, tmp / "alertmanager" / "routing.yaml",
-                                 [self.am.url], self.provider.url)
-        self.relay: RunningRelay | None = RunningRelay(self.config)
-        self.prometheus = paging_prometheus(tmp / "rules" / "generated", self.target.address,
-                                            [self.am.url], resend_delay="1s")
+        self.relay: RunningRelay | None = None
+        self.prometheus: PrometheusProcess | None = None
+        try:
+            self.config = relay_yaml(tmp, port, tmp / "alertmanager" / "routing.yaml",
+                                     [self.am.url], self.provider.url)
+            self.relay = RunningRelay(self.config)
+            self.prometheus = paging_prometheus(tmp / "rules" / "generated",
+                                                self.target.address, [self.am.url],
+                                                resend_delay="1s")
+        except BaseException:
+            self.close()
+            raise
         primary, secondary = who(self.team, dt.datetime.now(dt.UTC))
         assert primary and secondary
         self.primary, self.secondary = primary, secondary
@@ -75,7 +82,8 @@ class Stack:
         return [(s.kind, s.to) for s in self.provider.sent]
 
     def close(self) -> None:
-        self.prometheus.stop()
+        if self.prometheus is not None:
+            self.prometheus.stop()
         if self.relay is not None:
             self.relay.stop()
         self.am.stop()
