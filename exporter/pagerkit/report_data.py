@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,7 @@ class Firing:
     ongoing: bool = False
 
     def label(self, name: str) -> str:
-        return dict(self.labels).get(name, "")
+        return next((value for key, value in self.labels if key == name), "")
 
     @property
     def seconds(self) -> float:
@@ -180,7 +181,7 @@ def fetch_firings(url: str, since: float, until: float, interval: float, team: s
         for metric, stamps in matrix_stamps(body.decode()):
             for name in ("__name__", "alertstate"):
                 metric.pop(name, None)
-            builder.feed(tuple(sorted(metric.items())), [s for s in stamps if s >= start])
+            builder.feed(tuple(sorted(metric.items())), stamps[bisect_left(stamps, start):])
         if progress is not None:
             progress(done, len(parts))
     return builder.firings(since, until)
@@ -202,7 +203,7 @@ def matrix_stamps(text: str) -> Iterator[tuple[dict[str, str], list[float]]]:
         if not text.startswith(_VALUES, end):
             raise SourceError("Prometheus", "Prometheus answered a matrix without values")
         close = text.index("]]", end)
-        yield metric, [float(s) for s in _STAMP.findall(text, end + len(_VALUES), close + 1)]
+        yield metric, list(map(float, _STAMP.findall(text, end + len(_VALUES), close + 1)))
         at = text.find('{"metric":', close)
 
 

@@ -136,9 +136,14 @@ def figures(history: History, alerts: Sequence[Alert], teams: Sequence[Team],
     names = sorted({f.label("alertname") for f in head} | {a.name for a in alerts
                                                            if a.severity != "info"})
     window = history.until - history.since
-    rows = [alert_figures(name, spec.get(name), [f for f in head
-                                                 if f.label("alertname") == name],
-                          [p for p in pages if p.alertname == name], window, team_ack, settings)
+    firings_of: dict[str, list[Firing]] = defaultdict(list)
+    for firing in head:
+        firings_of[firing.label("alertname")].append(firing)
+    pages_of: dict[str, list[Page]] = defaultdict(list)
+    for page in pages:
+        pages_of[page.alertname].append(page)
+    rows = [alert_figures(name, spec.get(name), firings_of[name], pages_of[name], window,
+                          team_ack, settings)
             for name in names]
     members = [m for t in teams for m in member_figures(t, pages, history, settings)]
     return Figures(
