@@ -189,6 +189,15 @@ def unattended(pager: DemoPhone, timeout: float, ack_after: float, quiet: float)
     return True
 
 
+def report(prometheus: str, alertmanager: str) -> None:
+    """The on-call report of what the demo paged: demo-report.html and demo-report.md."""
+    for name in ("demo-report.html", "demo-report.md"):
+        subprocess.run([sys.executable, "-m", "pagerkit", "report", "--since", "30m",
+                        "--prometheus", prometheus, "--alertmanager", alertmanager,
+                        "-o", str(ROOT / name)], check=False)
+    say(f"the on-call report of this demo: {ROOT / 'demo-report.html'} (and .md)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--timeout", type=float, default=240,
@@ -263,8 +272,11 @@ def main() -> int:
                 say(f"relay:        {relay_url}/metrics")
                 say(f"jobs arrive on four queues, all served; in {args.quiet_start:g} s the "
                     "workers of jobs.env-03 stop ...")
-                ok = interactive(pager) if sys.stdin.isatty() else \
-                    unattended(pager, args.timeout, args.ack_after, args.quiet)
+                try:
+                    ok = interactive(pager) if sys.stdin.isatty() else \
+                        unattended(pager, args.timeout, args.ack_after, args.quiet)
+                finally:  # on Ctrl-C too, while Prometheus and Alertmanager still run
+                    report(f"http://127.0.0.1:{prometheus_port}", alertmanager_url)
         except KeyboardInterrupt:
             say("stopping")
             ok = True

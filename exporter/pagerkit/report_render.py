@@ -92,8 +92,7 @@ def _member_table(figures: Figures) -> tuple[list[str], list[list[str]]]:
     head = ["member", "team", "on call", "pages", "at night", "nights interrupted",
             "pages per week on call"]
     rows = [[m.name, m.team, _hours(m), str(m.pages), str(m.night_pages),
-             str(m.nights_interrupted),
-             "-" if m.pages_per_week is None else f"{m.pages_per_week:.1f}"]
+             str(m.nights_interrupted), _per_week(m)]
             for m in figures.members]
     return head, rows
 
@@ -158,7 +157,15 @@ def _share(alert: AlertFigures) -> str:
 
 
 def _hours(member: MemberFigures) -> str:
-    return f"{member.on_call_seconds / 3600:.0f} h"
+    hours = member.on_call_seconds / 3600
+    return f"{hours:.1f} h" if 0 < hours < 10 else f"{hours:.0f} h"
+
+
+def _per_week(member: MemberFigures) -> str:
+    """A weekly rate says little about less than a day on call."""
+    if member.pages_per_week is None or member.on_call_seconds < 86400:
+        return "-"
+    return f"{member.pages_per_week:.1f}"
 
 
 def _d(seconds: float | None) -> str:
