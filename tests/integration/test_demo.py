@@ -35,6 +35,12 @@ def test_demo_pages_escalates_and_stops_when_acknowledged():
     assert re.search(rf'TAP   {primary} taps "Acknowledge for 30 minutes" on the sms of '
                      rf"QueueWithoutConsumers: Acknowledged by {primary} until ", out), out
     assert "the escalation stopped" in out
+    report = (ROOT / "demo-report.md").read_text()  # what the demo paged, as the report says
+    row = next(line for line in report.splitlines() if line.startswith("| QueueWithout"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:3] == ["QueueWithoutConsumers", "critical", "1"], row
+    assert cells[8:10] == ["1", "1"], row  # escalated to the SMS, then acknowledged
+    assert (ROOT / "demo-report.html").read_text().lower().startswith("<!doctype html>")
     leftovers = subprocess.run(["pgrep", "-af", "pagerkit-demo-"], capture_output=True,
                                text=True, check=False).stdout
     assert leftovers.strip() == "", leftovers
