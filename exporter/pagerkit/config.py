@@ -45,7 +45,7 @@ def load_config(path: str, environ: dict[str, str] | None = None) -> Config:
     sources = tuple(_parse_source(ParseContext(doc, ("sources", i), env), item)
                     for i, item in enumerate(raw["sources"]))
     web_raw = raw.get("web", {})
-    host, port = _listen_address(web_raw.get("listen_address", DEFAULT_LISTEN))
+    host, port = listen_address_of(web_raw.get("listen_address", DEFAULT_LISTEN))
     if not 0 < port < 65536:
         raise doc.error(("web", "listen_address"), f"web.listen_address: port {port} is not "
                                                    "between 1 and 65535")
@@ -88,6 +88,6 @@ def _parse_source(ctx: ParseContext, item: dict[str, Any]) -> Any:
     return kind.load().parse_source(ctx, item)
 
 
-def _listen_address(text: str) -> tuple[str, int]:
+def listen_address_of(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)

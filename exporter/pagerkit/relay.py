@@ -5,9 +5,10 @@ once per group, tier and member (retries and an HA pair's copies are recognised)
 signed link to ``/a/<token>``, where a POST acknowledges. A key press (``/twilio/voice``)
 and an SMS reply (``/twilio/sms``) acknowledge too, when Twilio's signature is valid.
 
-Every acknowledgement is an Alertmanager silence; a background loop expires those whose
-alert resolved. The relay's own memory only holds the duplicate filter, so a restart loses
-nothing that matters and two relays behind one address act as one.
+Every acknowledgement is an Alertmanager silence; a background loop (relay_expiry.py)
+expires those whose alert resolved. The relay's own memory only holds the duplicate
+filter, so a restart loses nothing that matters and two relays behind one address act as
+one.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import generate_latest
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from . import relay_html as pages
-from .ack import AlertmanagerDown, Alertmanagers, silence_labels
+from .ack import AlertmanagerDown, Alertmanagers
 from .relay_config import RelayConfig
+from .relay_expiry import Expiry, RelayMetrics
 from .relay_links import AckTarget, BadLink, LinkSigner
 from .relay_pages import (
     BadNotification,
@@ -58,39 +60,6 @@ URLS = Map([
     Rule("/twilio/voice", endpoint="key_press", methods=["POST"]),
     Rule("/twilio/sms", endpoint="sms_reply", methods=["POST"]),
 ], strict_slashes=False)
-
-
-class RelayMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.notifications = Counter(
-            "pagerkit_relay_notifications", "Pages received from Alertmanager, by channel and "
-            "what became of them (sent, duplicate, failed, resolved, refused).",
-            ["channel", "outcome"], registry=r)
-        self.send_seconds = Histogram(
-            "pagerkit_relay_send_duration_seconds", "Time the provider took to accept a page.",
-            ["channel"], registry=r, buckets=(.05, .1, .25, .5, 1, 2.5, 5, 10))
-        self.provider_errors = Counter(
-            "pagerkit_relay_provider_errors", "Requests to Twilio, Pushover or chat that "
-            "failed; Alertmanager retries the page.", ["provider"], registry=r)
-        self.acks = Counter(
-            "pagerkit_relay_acknowledgements", "Acknowledgements, by the channel of the page "
-            "and how (link, reply, key_press).", ["channel", "method"], registry=r)
-        self.time_to_ack = Histogram(
-            "pagerkit_relay_time_to_acknowledge_seconds", "From the first page (tier 1) of "
-            "an alert to its acknowledgement.", registry=r,
-            buckets=(30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200))
-        self.expired = Counter(
-            "pagerkit_relay_silences_expired", "Acknowledgements expired because their "
-            "alert resolved.", registry=r)
-        self.alertmanager_errors = Counter(
-            "pagerkit_relay_alertmanager_errors", "Requests no Alertmanager answered.",
-            registry=r)
-        self.heartbeat = Gauge(
-            "pagerkit_relay_last_heartbeat_timestamp_seconds", "When Alertmanager's "
-            "Watchdog heartbeat last arrived; old means the alerting pipeline is broken.",
-            registry=r)
 
 
 class SentPages:
@@ -131,7 +100,7 @@ class RelayApp:
             if config.twilio else None
         self.pushover = PushoverSender(*config.pushover, config.provider_timeout) \
             if config.pushover else None
-        self.expiry = Expiry(self)
+        self.expiry = Expiry(self.am, self.metrics, config.expire_interval)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -393,65 +362,6 @@ class RelayApp:
     def on_landing(self, request: Request) -> Response:
         return _html(pages.page("pagerkit relay", "<h1>pagerkit relay</h1><p><a href=\""
                                 "metrics\">metrics</a></p>"))
-
-
-class Expiry:
-    """Expires acknowledgements whose alert resolved, every ``expire_interval`` and when a
-    resolved notification arrives. Stateless: it reads the silences from Alertmanager."""
-
-    def __init__(self, app: RelayApp) -> None:
-        self.app = app
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._down = False
-        self._thread = threading.Thread(target=self._run, name="expiry", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout=10)
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def run_once(self) -> int:
-        """Expire what resolved; how many were expired."""
-        am, expired = self.app.am, 0
-        acks = am.acknowledgements()
-        # One read of every alert per pass, matched here: a pass costs the same with one
-        # acknowledgement or hundreds (one request per silence took 1.8 s at 200).
-        firing = [a.get("labels", {}) for a in am.alerts({})] if acks else []
-        for silence in acks:
-            labels = silence_labels(silence)
-            if labels and not any(labels.items() <= alert.items() for alert in firing):
-                try:
-                    am.expire(silence["id"])
-                except AlertmanagerDown as exc:  # another relay expired it first
-                    log.debug("silence %s not expired: %s", silence["id"], exc)
-                    continue
-                expired += 1
-                self.app.metrics.expired.inc()
-                log.info("%s resolved: its acknowledgement (silence %s) expired, the next "
-                         "incident pages again", labels, silence["id"])
-        return expired
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                if self._down:
-                    log.info("Alertmanager answers again")
-                self._down = False
-            except AlertmanagerDown as exc:
-                self.app.metrics.alertmanager_errors.inc()
-                if not self._down:
-                    log.warning("cannot expire acknowledgements: %s", exc)
-                self._down = True
-            self._wake.wait(self.app.config.expire_interval)
-            self._wake.clear()
 
 
 def _text(body: str, status: int = 200) -> Response:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .amgen import TIMING
-from .config import _listen_address
+from .config import listen_address_of
 from .durations import format_duration, parse_duration
 from .routing import RoutingSpec, load_routing_file
 from .secrets import Secret
@@ -74,7 +74,7 @@ def load_relay_config(path: str, environ: dict[str, str] | None = None) -> Relay
     validate(doc, "relay.schema.json", raw, ("relay",))
     ctx = ParseContext(doc, ("relay",)) if environ is None else \
         ParseContext(doc, ("relay",), environ)
-    host, port = _listen_address(raw.get("listen_address", DEFAULT_LISTEN))
+    host, port = listen_address_of(raw.get("listen_address", DEFAULT_LISTEN))
     routing = load_routing_file(ctx.path(raw, "routing_file"))
     web = load_web_config(ctx.path(raw, "web_config_file")) if "web_config_file" in raw \
         else None
