@@ -1,5 +1,5 @@
-"""Which metric names a rule may use: what the exporter exports, what the example
-config's queries define, and what Prometheus itself writes.
+"""Which metric names a rule may use: what the exporter and the relay export, what the
+example config's queries define, and what Prometheus itself writes.
 
 The exporter's names are not a hand-kept list: they come from running the collectors'
 own pure family builders on small made-up snapshots, so the list cannot drift.
@@ -44,8 +44,15 @@ def exporter_metric_names() -> set[str]:
         *rmq.canary_families("s", 0.1, {"timeout": 0}),
         *Engine([], schedule_ends=[("team", 0.0)])._families([]),
     ])
-    return names | pg.SELF_METRICS | rmq.SELF_METRICS | {
+    return names | pg.SELF_METRICS | rmq.SELF_METRICS | relay_metric_names() | {
         "pagerkit_up", "pagerkit_collect_duration_seconds", "pagerkit_collect_errors_total"}
+
+
+def relay_metric_names() -> set[str]:
+    """The relay's own families, from the registry it serves."""
+    from .relay_expiry import RelayMetrics
+
+    return sample_names(RelayMetrics().registry.collect())
 
 
 def config_metric_names(path: Path) -> set[str]:

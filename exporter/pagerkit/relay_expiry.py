@@ -11,6 +11,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from .ack import AlertmanagerDown, Alertmanagers, silence_labels
 
 log = logging.getLogger("pagerkit.relay")
+CHANNELS = ("push", "sms", "voice")
+OUTCOMES = ("sent", "duplicate", "failed", "resolved", "refused")
+PROVIDERS = ("twilio", "pushover", "chat")
+ACK_WAYS = (("push", "link"), ("sms", "link"), ("chat", "link"), ("sms", "reply"),
+            ("voice", "key_press"))
 
 
 class RelayMetrics:
@@ -44,7 +49,19 @@ class RelayMetrics:
             "pagerkit_relay_last_heartbeat_timestamp_seconds", "When Alertmanager's "
             "Watchdog heartbeat last arrived; old means the alerting pipeline is broken.",
             registry=r)
+        self._start_at_zero()
 
+    def _start_at_zero(self) -> None:
+        """Every series a rule reads exists from the start, at 0: a counter that appears at
+        1 with its first failure would show no increase, and the alert would miss it."""
+        for channel in CHANNELS:
+            for outcome in OUTCOMES:
+                self.notifications.labels(channel, outcome)
+            self.send_seconds.labels(channel)
+        for provider in PROVIDERS:
+            self.provider_errors.labels(provider)
+        for channel, method in ACK_WAYS:
+            self.acks.labels(channel, method)
 
 
 class Expiry:

@@ -65,21 +65,35 @@ def _rule_metrics() -> set[str]:
 
 
 def test_rules_fire_in_a_real_prometheus(tmp_path, pg_dsn, rabbit_vhost):
-    """Prometheus scrapes a real exporter with the demo environment's rules loaded: every
-    metric a rule uses is there, and a job queued too long and a queue without consumers
-    make their alerts fire, with their playbook links."""
+    """Prometheus scrapes a real exporter and a real relay with the demo environment's rules
+    loaded: every metric a rule uses is there, and a job queued too long and a queue
+    without consumers make their alerts fire, with their playbook links."""
     from tests.integration.prometheus_process import PrometheusProcess
+    from tests.integration.relay_harness import (
+        RunningRelay,
+        relay_yaml,
+        routing_yaml,
+        write_secrets,
+    )
 
     require(shutil.which("prometheus") is not None, "prometheus (Debian package prometheus)")
     exporter_port = free_port()
     config = tmp_path / "pagerkit.yaml"
     config.write_text(example_config(pg_dsn, rabbit_vhost, exporter_port))
     exporter = ExporterProcess(config, exporter_port)
+    relay_port, nowhere = free_port(), f"http://127.0.0.1:{free_port()}"
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(routing_yaml(f"http://127.0.0.1:{relay_port}", nowhere,
+                                    write_secrets(tmp_path)))
+    relay = RunningRelay(relay_yaml(tmp_path, relay_port, routing, [nowhere], nowhere))
     prometheus = PrometheusProcess(free_port(), {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(p) for p in sorted((ROOT / "rules/generated/demo").glob("*.yml"))],
-        "scrape_configs": [{"job_name": "pagerkit",
-                            "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
+        "scrape_configs": [
+            {"job_name": "pagerkit",
+             "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
+            {"job_name": "pagerkit-relay",
+             "static_configs": [{"targets": [f"127.0.0.1:{relay_port}"]}]}],
     })
     try:
         _break_thresholds(pg_dsn, rabbit_vhost)
@@ -89,12 +103,13 @@ def test_rules_fire_in_a_real_prometheus(tmp_path, pg_dsn, rabbit_vhost):
         assert firing["QueueWithoutConsumers"]["annotations"]["runbook_url"].endswith(
             "/playbooks/jobs.md#queuewithoutconsumers")
         missing = sorted(n for n in _rule_metrics() if not _known(prometheus, n))
-        assert missing == [], f"metrics the rules use but the exporter does not serve: {missing}"
+        assert missing == [], f"metrics the rules use but nothing serves: {missing}"
         empty = [t["expr"] for t in _dashboard_targets()
                  if not prometheus.api("query", query=t["expr"])["result"]]
         assert empty == [], f"dashboard queries without data: {empty}"
     finally:
         prometheus.stop()
+        relay.stop()
         exporter.stop()
 
 
