@@ -55,19 +55,13 @@ from benchkit import (  # noqa: E402
     replace_block,
     version_of,
 )
-from tests.conftest import free_port  # noqa: E402
-from tests.integration.paging import AlertmanagerProcess, Recorder  # noqa: E402
-from tests.integration.provider_standin import ProviderStandIn  # noqa: E402
 from tests.integration.relay_harness import (  # noqa: E402
     PHONES,
-    RunningRelay,
+    RelaySetup,
     alert,
     fire_in_alertmanager,
-    relay_yaml,
     resolve_in_alertmanager,
-    routing_yaml,
     webhook,
-    write_secrets,
 )
 
 BEGIN = "<!-- relay-bench:begin (written by bench/relay_bench.py) -->"
@@ -136,15 +130,9 @@ class Bench:
         if shutil.which("prometheus-alertmanager") is None:
             raise BenchError("prometheus-alertmanager is not on the PATH "
                              "(apt-get install prometheus-alertmanager)")
-        self.am = AlertmanagerProcess(ROOT / "alertmanager" / "alertmanager.yml", free_port())
-        self.provider, self.chat = ProviderStandIn(), Recorder()
-        password = write_secrets(tmp)
-        port = free_port()
-        routing = tmp / "routing.yaml"
-        routing.write_text(routing_yaml(f"http://127.0.0.1:{port}", f"{self.chat.url}/chat",
-                                        password))
-        config = relay_yaml(tmp, port, routing, [self.am.url], self.provider.url)
-        self.relay = RunningRelay(config)
+        self.stack = RelaySetup(tmp)
+        self.am, self.provider, self.chat = self.stack.am, self.stack.provider, self.stack.chat
+        self.relay = self.stack.relay
         self.expire_interval = self.relay.config.expire_interval
         self.poller = requests.Session()
 
@@ -207,10 +195,7 @@ class Bench:
         results.acks.append(ack)
 
     def close(self) -> None:
-        self.relay.stop()
-        self.am.stop()
-        self.provider.close()
-        self.chat.close()
+        self.stack.close()
 
 
 def run(args: argparse.Namespace) -> tuple[Results, dict[str, object]]:

@@ -282,11 +282,13 @@ class RelayApp:
         for team in self.config.routing.teams:
             if member not in {m.name for m in team.members}:
                 continue
-            alerts = [a for a in self.am.alerts({"team": team.name, "severity": "critical"})
-                      if a.get("status", {}).get("state") == "active"]
-            for alertname in sorted({a["labels"]["alertname"] for a in alerts}):
+            alerts = self.am.alerts({"team": team.name, "severity": "critical"})
+            paging = {a["labels"]["alertname"] for a in alerts
+                      if a.get("status", {}).get("state") == "active"}
+            for alertname in sorted(paging):
                 labels = {"alertname": alertname, "team": team.name}
-                self.acknowledge(AckTarget(member, "sms", labels), "reply", seconds)
+                own = [a for a in alerts if a["labels"]["alertname"] == alertname]
+                self.acknowledge(AckTarget(member, "sms", labels), "reply", seconds, own)
                 names.append(alertname)
         return names
 

@@ -17,7 +17,15 @@ import requests
 from pagerkit.relay import RelayApp
 from pagerkit.relay_config import load_relay_config
 from pagerkit.server import Server, hypercorn_config
-from tests.integration.provider_standin import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUSHOVER_TOKEN
+from tests.conftest import ROOT, free_port
+from tests.integration.paging import AlertmanagerProcess, Recorder
+from tests.integration.provider_standin import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FROM_NUMBER,
+    PUSHOVER_TOKEN,
+    ProviderStandIn,
+)
 
 PHONES = {"alice": "+4915100000001", "bob": "+12125550002", "carol": "+64211234567"}
 WEBHOOK_USER, WEBHOOK_PASSWORD = "alertmanager", "webhook-password-for-tests"
@@ -157,3 +165,38 @@ def resolve_in_alertmanager(url: str, alerts: list[dict[str, Any]]) -> None:
 def silences(url: str, state: str = "active") -> list[dict[str, Any]]:
     return [s for s in requests.get(f"{url}/api/v2/silences", timeout=5).json()
             if s["status"]["state"] == state]
+
+
+class RelaySetup:
+    """Alertmanager (the repository's generated config), the provider stand-in, a chat
+    recorder and the relay, configured for the team alice, bob and carol; ``dead_first``
+    puts an unreachable Alertmanager before the real one."""
+
+    def __init__(self, tmp: Path, alertmanagers: list[str] | None = None,
+                 dead_first: bool = False) -> None:
+        self.provider, self.chat = ProviderStandIn(), Recorder()
+        self.am = AlertmanagerProcess(ROOT / "alertmanager" / "alertmanager.yml", free_port())
+        try:
+            self._start_relay(tmp, alertmanagers, dead_first)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_relay(self, tmp: Path, alertmanagers: list[str] | None,
+                     dead_first: bool) -> None:
+        password = write_secrets(tmp)
+        self.port = free_port()
+        routing = tmp / "routing.yaml"
+        routing.write_text(routing_yaml(f"http://127.0.0.1:{self.port}",
+                                        f"{self.chat.url}/chat", password))
+        dead = [f"http://127.0.0.1:{free_port()}"] if dead_first else []
+        self.config = relay_yaml(tmp, self.port, routing,
+                                 alertmanagers or [*dead, self.am.url], self.provider.url)
+        self.relay = RunningRelay(self.config)
+
+    def close(self) -> None:
+        if hasattr(self, "relay"):
+            self.relay.stop()
+        self.am.stop()
+        self.provider.close()
+        self.chat.close()

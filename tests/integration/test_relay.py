@@ -18,14 +18,13 @@ import requests
 from pagerkit.cli import main
 from pagerkit.relay_links import AckTarget, LinkSigner
 from tests.browser import chromium, screenshot
-from tests.conftest import ROOT, free_port, require
-from tests.integration.paging import AlertmanagerProcess, Recorder
+from tests.conftest import free_port, require
 from tests.integration.provider_standin import ProviderStandIn
 from tests.integration.relay_harness import (
     PHONES,
     WEBHOOK_PASSWORD,
     WEBHOOK_USER,
-    RunningRelay,
+    RelaySetup,
     alert,
     fire_in_alertmanager,
     relay_yaml,
@@ -41,33 +40,14 @@ pytestmark = pytest.mark.integration
 LINK = re.compile(r"Ack: (\S+)")
 
 
-class Setup:
-    """Alertmanager (the repository's generated config), the stand-in, a chat recorder and
-    the relay, configured for the team alice, bob and carol."""
+class Setup(RelaySetup):
+    """The relay's setup, with what the tests do to it."""
 
     def __init__(self, tmp: Path, alertmanagers: list[str] | None = None,
                  dead_first: bool = False) -> None:
         require(shutil.which("prometheus-alertmanager") is not None,
                 "prometheus-alertmanager (Debian package)")
-        self.provider, self.chat = ProviderStandIn(), Recorder()
-        self.am = AlertmanagerProcess(ROOT / "alertmanager" / "alertmanager.yml", free_port())
-        try:
-            self._start_relay(tmp, alertmanagers, dead_first)
-        except BaseException:
-            self.close()
-            raise
-
-    def _start_relay(self, tmp: Path, alertmanagers: list[str] | None,
-                     dead_first: bool) -> None:
-        password = write_secrets(tmp)
-        self.port = free_port()
-        routing = tmp / "routing.yaml"
-        routing.write_text(routing_yaml(f"http://127.0.0.1:{self.port}",
-                                        f"{self.chat.url}/chat", password))
-        dead = [f"http://127.0.0.1:{free_port()}"] if dead_first else []
-        self.config = relay_yaml(tmp, self.port, routing,
-                                 alertmanagers or [*dead, self.am.url], self.provider.url)
-        self.relay = RunningRelay(self.config)
+        super().__init__(tmp, alertmanagers, dead_first)
 
     def page(self, channel: str = "sms", member: str = "alice", tier: str = "2",
              **labels: str) -> tuple[dict[str, object], requests.Response]:
@@ -82,13 +62,6 @@ class Setup:
         match = LINK.search(sms.fields["Body"])
         assert match, sms.fields["Body"]
         return match.group(1)
-
-    def close(self) -> None:
-        if hasattr(self, "relay"):
-            self.relay.stop()
-        self.am.stop()
-        self.provider.close()
-        self.chat.close()
 
 
 @pytest.fixture
