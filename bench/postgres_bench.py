@@ -249,7 +249,7 @@ def health_statements(conn: psycopg.Connection[Any]) -> Callable[[], object] | N
     """pagerkit's health statements, as its collector sends them (binary cursor); None,
     with a warning, if the function that holds them has moved."""
     try:
-        from pagerkit.collectors.postgres import fetch_health
+        from pagerkit.collect.collectors.postgres import fetch_health
     except ImportError as exc:
         log(f"warning: cannot import pagerkit's fetch_health ({exc}); health SQL not timed")
         return None

@@ -237,7 +237,7 @@ def floor_requests(api_url: str, vhost: str) -> list[tuple[str, dict[str, str]]]
     """The requests pagerkit makes per scrape for one vhost, built from its own column
     lists so that the floor follows the collector if they change."""
     try:
-        from pagerkit.collectors import rabbitmq as collector
+        from pagerkit.collect.collectors import rabbitmq as collector
     except ImportError as exc:
         raise BenchError(f"cannot import pagerkit's RabbitMQ collector ({exc}); run with the "
                          "project venv") from None

@@ -55,7 +55,7 @@ from benchkit import (  # noqa: E402
     replace_block,
     version_of,
 )
-from tests.integration.relay_harness import (  # noqa: E402
+from tests.harness.relay import (  # noqa: E402
     PHONES,
     RelaySetup,
     alert,
@@ -123,7 +123,7 @@ def epoch(stamp: str) -> float:
 
 
 class Bench:
-    """Alertmanager, the stand-ins and the relay, set up as tests/integration/test_relay.py
+    """Alertmanager, the stand-ins and the relay, set up as tests/integration/relay/test_relay.py
     sets them up."""
 
     def __init__(self, tmp: Path) -> None:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from benchkit import cpu_model, free_port, log, replace_block, version_of  # noqa: E402
-from tests.report_history import HistoryPrometheus, Incident, backfill  # noqa: E402
+from tests.harness.report_history import HistoryPrometheus, Incident, backfill  # noqa: E402
 from validate_bench import alert_yaml  # noqa: E402
 
 BEGIN = "<!-- report-bench:begin (written by bench/report_bench.py) -->"
@@ -116,7 +116,7 @@ def main() -> int:
     for binary in ("prometheus", "promtool", "prometheus-alertmanager"):
         if shutil.which(binary) is None:
             raise SystemExit(f"report_bench: {binary} is missing (make services installs it)")
-    from tests.integration.paging import AlertmanagerProcess
+    from tests.harness.paging import AlertmanagerProcess
 
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     until, since = now.timestamp(), now.timestamp() - args.days * DAY

@@ -35,7 +35,7 @@ import requests
 import yaml
 from demo_phone import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PUSHOVER_TOKEN, DemoPhone
 
-from pagerkit.relay_links import LinkSigner
+from pagerkit.relay.links import LinkSigner
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"

@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 import requests
 from twilio.request_validator import RequestValidator
 
-from pagerkit.relay_links import BadLink, LinkSigner
+from pagerkit.relay.links import BadLink, LinkSigner
 
 ACCOUNT_SID = "AC" + "d" * 32
 AUTH_TOKEN = "demo-auth-token-not-a-secret"
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     by opening a printed link in a browser."""
     import argparse
 
-    from pagerkit.relay_config import load_relay_config
+    from pagerkit.relay.config import load_relay_config
 
     parser = argparse.ArgumentParser(description="Print the relay's pushes, SMS and calls.")
     parser.add_argument("--listen", default="127.0.0.1:9700", help="host:port (the relay's "

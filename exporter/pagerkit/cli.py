@@ -7,26 +7,22 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .collectors import KINDS
-from .config import Config, config_path, load_config
-from .engine import Engine
+from .collect.config import config_path, load_config
+from .collect.engine import build_engine
+from .collect.exposition import encode_text
 from .errors import UserError
-from .exposition import encode_text
 from .logs import setup_logging
 
+if TYPE_CHECKING:
+    from .bundle.validate import MetricCatalog
+
 log = logging.getLogger("pagerkit")
-
-
-def build_engine(config: Config) -> Engine:
-    return Engine([KINDS[s.kind].load().build_source(s, time.monotonic)
-                   for s in config.sources], schedule_ends=config.schedule_ends)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -48,7 +44,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .server import MetricsApp, Server, hypercorn_config
+    from .collect.server import MetricsApp
+    from .serving import Server, hypercorn_config
 
     config = load_config(config_path(args.config))
     setup_logging(config.log_level, config.log_format)
@@ -67,9 +64,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    from .relay import RelayApp
-    from .relay_config import load_relay_config
-    from .server import Server, hypercorn_config
+    from .relay.app import RelayApp
+    from .relay.config import load_relay_config
+    from .serving import Server, hypercorn_config
 
     config = load_relay_config(config_path(args.config))
     setup_logging(config.log_level, config.log_format)
@@ -109,15 +106,15 @@ def _wait_for_signal() -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from .bundle import generate
+    from .bundle.generate import generate
 
     return generate(Path(args.root), args.check)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .bundle import format_findings, validate_bundle
+    from .bundle.validate import format_findings, validate_bundle
 
-    findings = validate_bundle(Path(args.root))
+    findings = validate_bundle(Path(args.root), metric_catalog())
     sys.stdout.write(format_findings(findings, args.format))
     if args.format == "text":
         print(f"{len(findings)} finding(s)" if findings else "ok: the spec, the generated "
@@ -125,9 +122,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if findings else 0
 
 
+def metric_catalog() -> MetricCatalog:
+    """What every part of pagerkit exports (the exporter and the relay), and what an
+    exporter config's queries define: the names an alert expression may select."""
+    from .bundle.validate import MetricCatalog
+    from .collect.catalog import exporter_metric_names, query_metric_names, sample_names
+    from .relay.metrics import RelayMetrics
+
+    relay = sample_names(RelayMetrics().registry.collect())
+    return MetricCatalog(frozenset(exporter_metric_names() | relay), query_metric_names)
+
+
 def cmd_playbook_new(args: argparse.Namespace) -> int:
-    from .alertspec import SPEC_PATH, load_spec
-    from .playbooks import PLAYBOOK_DIR, add_section
+    from .bundle.alerts import SPEC_PATH, load_spec
+    from .bundle.playbooks import PLAYBOOK_DIR, add_section
 
     root = Path(args.root)
     spec = load_spec(root)
@@ -151,8 +159,8 @@ def cmd_oncall_who(args: argparse.Namespace) -> int:
     import datetime as dt
     from zoneinfo import ZoneInfo
 
-    from .oncall import primary, team_or_error, who
-    from .routing import ROUTING_PATH, load_routing
+    from .oncall.routing import ROUTING_PATH, load_routing
+    from .oncall.who import primary, team_or_error, who
 
     spec = load_routing(Path(args.root))
     try:
@@ -175,8 +183,8 @@ def cmd_oncall_who(args: argparse.Namespace) -> int:
 
 
 def cmd_oncall_calendar(args: argparse.Namespace) -> int:
-    from .oncall import calendar, team_or_error
-    from .routing import load_routing
+    from .oncall.routing import load_routing
+    from .oncall.who import calendar, team_or_error
 
     team = team_or_error(load_routing(Path(args.root)), args.team)[0]
     sys.stdout.write(calendar(team).decode())
@@ -184,7 +192,7 @@ def cmd_oncall_calendar(args: argparse.Namespace) -> int:
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
-    from .ack import acknowledge, active_silences, alertmanager_url
+    from .alertmanager import acknowledge, active_silences, alertmanager_url
     from .durations import format_duration, parse_duration
 
     url = alertmanager_url(args.alertmanager, _routing_alertmanager_url(Path(args.root)))
@@ -211,9 +219,9 @@ def cmd_ack(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from .ack import alertmanager_url
-    from .report import Request, output_format, prometheus_url, run
-    from .report_figures import Settings
+    from .alertmanager import alertmanager_url
+    from .report.build import Request, output_format, prometheus_url, run
+    from .report.figures import Settings
 
     try:
         noise = parse_duration_flag("--noise", args.noise)

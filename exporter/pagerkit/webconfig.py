@@ -79,3 +79,9 @@ def _tls_settings(ctx: ParseContext, raw: dict[str, str]) -> TLSSettings:
     return TLSSettings(files["cert_file"], files["key_file"], mode, files.get("client_ca_file"),
                        _TLS_VERSIONS[raw.get("min_version", "TLS12")],
                        _TLS_VERSIONS.get(raw.get("max_version", "")))
+
+
+def listen_address_of(text: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``, or ``:port`` for every address) as a bind pair."""
+    host, _, port = text.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)

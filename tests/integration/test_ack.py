@@ -9,7 +9,7 @@ import requests
 
 from pagerkit.cli import main
 from tests.conftest import ROOT, free_port, require
-from tests.integration.paging import AlertmanagerProcess
+from tests.harness.paging import AlertmanagerProcess
 
 pytestmark = pytest.mark.integration
 

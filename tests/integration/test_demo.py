@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from pagerkit.oncall import who
-from pagerkit.routing import load_routing
+from pagerkit.oncall.routing import load_routing
+from pagerkit.oncall.who import who
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration

@@ -78,7 +78,7 @@ def test_the_relay_is_where_alertmanager_sends_pages_with_its_password():
 
 
 def test_the_compose_relay_config_is_valid(tmp_path):
-    from pagerkit.relay_config import load_relay_config
+    from pagerkit.relay.config import load_relay_config
 
     text = (ROOT / "compose" / "relay.yaml").read_text()
     text = text.replace("/run/secrets/", f"{ROOT / 'compose'}/").replace(

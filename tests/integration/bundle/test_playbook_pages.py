@@ -1,0 +1,96 @@
+"""The exporter serves the playbooks where every alert's runbook_url points."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+import requests
+import yaml
+
+from tests.conftest import ROOT, free_port
+from tests.harness.browser import chromium
+from tests.harness.exporter_process import ExporterProcess
+from tests.harness.support import write_config
+
+pytestmark = pytest.mark.integration
+
+
+def runbook_urls() -> set[str]:
+    urls = set()
+    for path in (ROOT / "rules" / "generated").glob("*.rules.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            urls.update(rule["annotations"]["runbook_url"] for rule in group["rules"])
+    return urls
+
+
+@pytest.fixture
+def exporter(tmp_path, pg_dsn):
+    port = free_port()
+    config = write_config(tmp_path, f"""
+web:
+  listen_address: "127.0.0.1:{port}"
+  playbooks_dir: {ROOT / "playbooks"}
+sources:
+  - name: db
+    kind: postgres
+    dsn: "{pg_dsn}"
+""")
+    proc = ExporterProcess(config, port)
+    yield f"http://127.0.0.1:{port}"
+    assert proc.stop() == 0
+
+
+def local(url: str, base: str) -> str:
+    """The runbook_url, served by this test's exporter instead of localhost:9630."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{base}{parts.path}#{parts.fragment}"
+
+
+def test_every_runbook_url_is_served_with_its_anchor(exporter):
+    from pagerkit.bundle.alerts import load_spec
+
+    urls = runbook_urls()
+    assert len(urls) == len(load_spec(ROOT).alerts)
+    for url in sorted(urls):
+        page, _, anchor = local(url, exporter).partition("#")
+        response = requests.get(page, timeout=5)
+        assert response.status_code == 200, url
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert f'<h2 id="{anchor}">' in response.text, url
+
+
+def test_unknown_and_sneaky_paths_are_404(exporter):
+    for path in ("/playbooks/nope.md", "/playbooks/../README.md", "/playbooks/%2e%2e/x.md",
+                 "/playbooks/README", "/playbooks/jobs.md/x"):
+        assert requests.get(exporter + path, timeout=5).status_code == 404, path
+    index = requests.get(exporter + "/playbooks/", timeout=5)
+    assert index.status_code == 200 and 'href="jobs.md"' in index.text
+    moved = requests.get(exporter + "/playbooks", timeout=5, allow_redirects=False)
+    assert (moved.status_code, moved.headers["Location"]) == (301, "/playbooks/")
+
+
+def test_a_runbook_link_opens_at_its_section_in_a_browser(exporter):
+    """Chromium opens the link from a page: the alert's section is the target, on screen,
+    with its four subsections below it."""
+    url = local(next(u for u in runbook_urls() if u.endswith("#queuewithoutconsumers")),
+                exporter)
+    with chromium() as browser:
+        browser.get(url)
+        target = browser.execute_script("""
+            const t = document.querySelector(':target');
+            const r = t.getBoundingClientRect();
+            return {text: t.textContent, tag: t.tagName, top: r.top, height: innerHeight};
+        """)
+        assert target["tag"] == "H2"
+        assert target["text"] == "QueueWithoutConsumers"
+        assert 0 <= target["top"] < target["height"] / 2
+        following = browser.execute_script("""
+            const out = []; let n = document.querySelector(':target').nextElementSibling;
+            while (n && n.tagName !== 'H2') { if (n.tagName === 'H3') out.push(n.textContent);
+                                              n = n.nextElementSibling; }
+            return out;
+        """)
+        assert following == ["Impact", "Diagnose", "Mitigate", "Escalate"]
+        browser.find_element("link text", "all playbooks").click()
+        assert browser.find_element("tag name", "h1").text == "Playbooks"
