@@ -84,3 +84,98 @@ class FreezableProxy:
         for conn in self._conns:
             with contextlib.suppress(OSError):
                 conn.close()
+
+
+class FaultyFront:
+    """A TCP front for an upstream server that misbehaves at one phase of a connection
+    until ``behave()``, then relays every connection (the held ones too) to the upstream.
+
+    ``fault``: ``backlog`` (the accept queue is full, so a connect hangs in SYN_SENT and
+    nothing is ever accepted), ``silent`` (accepts and says nothing), ``drip`` (accepts,
+    sends ``drip`` one byte every ``interval`` seconds: a TLS record that never ends).
+    """
+
+    def __init__(self, upstream_port: int, fault: str, drip: bytes = b"",
+                 interval: float = 0.3) -> None:
+        self.upstream_port = upstream_port
+        self.fault = fault
+        self.drip = drip
+        self.interval = interval
+        self.behaving = threading.Event()
+        self.closed = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = int(self.sock.getsockname()[1])
+        self._conns: list[socket.socket] = []
+        if fault == "backlog":
+            self._conns += fill_backlog(self.port)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def behave(self) -> None:
+        if self.fault == "backlog":
+            # Room in the accept queue at once: a SYN dropped while the fillers are still
+            # being accepted would be sent again only after Linux's 1 s retransmission.
+            self.sock.listen(128)
+        self.behaving.set()
+
+    def _accept(self) -> None:
+        if self.fault == "backlog":
+            self.behaving.wait()
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.sock.accept()
+                self._conns.append(client)
+                threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        if not self.behaving.is_set() and self.fault == "drip":
+            with contextlib.suppress(OSError):
+                for byte in self.drip:
+                    if self.behaving.wait(self.interval) or self.closed.is_set():
+                        return  # a connection that was dripped to stays broken
+                    client.sendall(bytes([byte]))
+            return
+        if not self.behaving.is_set():
+            self.closed.wait()  # silent
+            return
+        with contextlib.suppress(OSError):
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self._conns.append(upstream)
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.sock.close()
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def fill_backlog(port: int) -> list[socket.socket]:
+    """Connections that fill a ``listen(0)`` socket's accept queue, so that the next
+    connect to it hangs (Linux drops a SYN while the queue is full)."""
+    fillers: list[socket.socket] = []
+    while len(fillers) < 16:
+        filler = socket.socket()
+        filler.settimeout(0.3)
+        fillers.append(filler)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except TimeoutError:
+            return fillers
+    raise RuntimeError("the accept queue never filled")
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(65536):
+            dst.sendall(data)
+    for s in (src, dst):
+        with contextlib.suppress(OSError):
+            s.shutdown(socket.SHUT_RDWR)
+
+
+TLS_RECORD_DRIP = b"\x16\x03\x03\x40\x00" + b"\x02" * 200
+"""The start of a TLS handshake record that announces 16 KB and never completes."""

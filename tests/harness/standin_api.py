@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import threading
@@ -10,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 OVERVIEW = {"rabbitmq_version": "3.10.8", "erlang_version": "25.2", "cluster_name": "standin",
             "object_totals": {"connections": 1, "channels": 2, "consumers": 3, "queues": 2}}
+GARBAGE = bytes(range(256)) * (4 * 1024 * 4)
+"""4 MB that is not JSON (nor UTF-8)."""
 NODES = [{"name": "rabbit@standin", "running": True, "mem_used": 100, "mem_limit": 1000,
           "mem_alarm": False, "disk_free": 5000, "disk_free_limit": 50,
           "disk_free_alarm": False, "fd_used": 10, "fd_total": 1024}]
@@ -73,6 +76,14 @@ class StandInAPI:
             self._endless(handler)
         elif mode == "drip":
             self._drip(handler)
+        elif mode == "drip_headers":
+            self._drip_headers(handler)
+        elif mode == "silent_body":
+            self._silent_body(handler)
+        elif mode == "truncated":
+            self._truncated(handler)
+        elif mode == "garbage":
+            self._send(handler, 200, GARBAGE)
         else:
             self._send(handler, 200, json.dumps(body).encode())
 
@@ -117,6 +128,36 @@ class StandInAPI:
                 time.sleep(0.3)
         except OSError:
             pass
+
+    def _drip_headers(self, handler: BaseHTTPRequestHandler) -> None:
+        """A status line, then a header that never ends: one byte every 0.3 s."""
+        try:
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while not self.stop.is_set():
+                handler.wfile.flush()
+                time.sleep(0.3)
+                handler.wfile.write(b"a")
+        except OSError:
+            pass
+        handler.close_connection = True
+
+    def _silent_body(self, handler: BaseHTTPRequestHandler) -> None:
+        """Headers that announce a body, then silence."""
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        handler.wfile.flush()
+        self.stop.wait(60)
+        handler.close_connection = True
+
+    def _truncated(self, handler: BaseHTTPRequestHandler) -> None:
+        """Announces 8 MB, sends 4 MB, hangs up."""
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(8 * 1024 * 1024))
+        handler.end_headers()
+        with contextlib.suppress(OSError):
+            handler.wfile.write(b"[" + b"1," * (2 * 1024 * 1024 - 1))
+        handler.close_connection = True
 
     def close(self) -> None:
         self.stop.set()

@@ -29,6 +29,10 @@ log = logging.getLogger("pagerkit.engine")
 SCRAPE_MARGIN = 0.25
 """Seconds kept back from Prometheus's scrape timeout to encode and send the answer."""
 
+ABORT_GRACE = 0.1
+"""Seconds a source gets after its deadline and ``abort()`` to hand in what it still has
+(a canary's result beside an API that was cut off); taken from ``SCRAPE_MARGIN``."""
+
 
 @dataclass
 class Flight:
@@ -64,18 +68,35 @@ class SourceRunner:
 
     def collect(self, deadline: float) -> Outcome:
         flight = self._join_or_start(deadline)
+        if flight.expired:
+            return self._still_running(flight)
         remaining = min(flight.deadline, deadline) - self._clock()
         if flight.done.wait(max(0.0, remaining)):
-            return Outcome(self.source, flight.error is None, flight.duration,
-                           flight.families if not flight.expired else [])
+            return self._outcome(flight)
         if self._clock() >= flight.deadline:
+            self.source.abort()
+            if flight.done.wait(ABORT_GRACE):
+                return self._outcome(flight)
             self._expire(flight)
+        return Outcome(self.source, False, self._clock() - flight.started, [])
+
+    def _outcome(self, flight: Flight) -> Outcome:
+        return Outcome(self.source, flight.error is None and not flight.expired,
+                       flight.duration, flight.families if not flight.expired else [])
+
+    def _still_running(self, flight: Flight) -> Outcome:
+        """A flight that overran an earlier scrape's deadline and has not ended yet: this
+        scrape counts another timeout (never a silent 0) and aborts it again, without
+        starting a second flight beside a source that is stuck."""
+        with self._lock:
+            self.errors["timeout"] = self.errors.get("timeout", 0) + 1
+        self.source.abort()
         return Outcome(self.source, False, self._clock() - flight.started, [])
 
     def _join_or_start(self, deadline: float) -> Flight:
         with self._lock:
             if self._flight is not None and not self._flight.done.is_set():
-                return self._flight
+                return self._flight  # expired when it is still running past its deadline
             now = self._clock()
             flight = Flight(deadline=min(deadline, now + self.source.timeout), started=now)
             self._flight = flight
@@ -87,8 +108,14 @@ class SourceRunner:
     def _run(self, flight: Flight) -> None:
         try:
             flight.families = self.source.collect(flight.deadline)
+            if self._clock() > flight.deadline:  # late, in ABORT_GRACE: a timeout still
+                flight.families = []
+                flight.error = CollectError("timeout", "the collection ended after its "
+                                                       "deadline")
         except CollectError as exc:
-            flight.error = exc
+            # A copy without traceback or context: theirs hold the collector's frames, and
+            # with them what it read (a body too large, say) for as long as the flight.
+            flight.error = CollectError(exc.kind, str(exc))
             flight.families = exc.families
         except Exception as exc:  # a bug in a collector must not cost the scrape
             log.exception("source %s: collector raised", self.source.name)
@@ -102,6 +129,7 @@ class SourceRunner:
             flight.done.set()
 
     def _expire(self, flight: Flight) -> None:
+        """Give up on a flight that was aborted and did not end in ``ABORT_GRACE``."""
         with self._lock:
             if flight.expired or flight.done.is_set():
                 return
@@ -109,7 +137,6 @@ class SourceRunner:
             self.errors["timeout"] = self.errors.get("timeout", 0) + 1
             waited = flight.deadline - flight.started
             self._note(CollectError("timeout", f"no answer within {waited:.1f}s"))
-        self.source.abort()
 
     def _note(self, error: CollectError | None) -> None:
         """Log a change of state once (called with the lock held): a new kind of failure

@@ -197,3 +197,42 @@ def test_a_terminated_session_is_replaced(tmp_path, pg_dsn):
            for _ in range(2)]
     assert ups == [0, 1]
     engine.close()
+
+
+REPEATED_LABELS = """
+    queries:
+      - name: repeated
+        sql: SELECT queue, state, n FROM repeated ORDER BY seq
+        metrics:
+          - {name: by_state, type: gauge, value: n, labels: [queue, state], help: By state.}
+          - {name: by_queue, type: gauge, value: n, labels: [queue], help: By queue.}
+"""
+
+
+def test_a_repeated_label_set_exports_the_first_row_every_scrape(tmp_path, pg_dsn, caplog):
+    """Rows that repeat a label set (queue a, state x twice; queue a three times for the
+    metric without state): each series is the first such row in the query's ORDER BY on
+    every scrape, while updates move the rows around on disk; the rows left out are
+    counted each scrape and logged once."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE repeated (seq int, queue text, state text, n int)")
+        conn.execute("INSERT INTO repeated VALUES (1, 'a', 'y', 1), (2, 'a', 'x', 2), "
+                     "(3, 'b', 'x', 3), (4, 'a', 'x', 4)")
+        _, engine = engine_from(tmp_path, source_config(pg_dsn, REPEATED_LABELS))
+        try:
+            for scrape in range(1, 5):
+                families = {f.name: f for f in engine.collect()}
+                by_queue = [(s.labels["queue"], s.value) for s in families["by_queue"].samples]
+                by_state = [(s.labels["queue"], s.labels["state"], s.value)
+                            for s in families["by_state"].samples]
+                assert by_queue == [("a", 1), ("b", 3)]
+                assert by_state == [("a", "x", 2), ("a", "y", 1), ("b", "x", 3)]
+                found = samples(list(families.values()))
+                assert value(found, "pagerkit_query_errors_total", source="db",
+                             query="repeated", kind="duplicate") == 2 * scrape
+                conn.execute("UPDATE repeated SET n = n WHERE seq IN (1, 2)")  # moves them
+        finally:
+            engine.close()
+    logged = [r for r in caplog.records if "duplicate" in r.getMessage()]
+    assert len(logged) == 1
+    assert "query repeated returned 2 duplicate value(s)" in logged[0].getMessage()

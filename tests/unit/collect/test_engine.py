@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
@@ -115,3 +117,104 @@ def test_lone_surrogate_label_still_encodes():
     engine = Engine([StandInSource("s", label="bad\ud800value")])
     text = generate_latest(_Families(engine.collect())).decode()  # type: ignore[arg-type]
     assert 'label="bad\ufffdvalue"' in text
+
+
+class WedgedSource(StandInSource):
+    """A source whose I/O ignores ``abort()`` until the test releases it (a blocked DNS
+    lookup, say): the worst case the engine must still report honestly."""
+
+    def __init__(self) -> None:
+        super().__init__("wedged", timeout=0.3)
+        self.release = threading.Event()
+        self.aborts = 0
+
+    def collect(self, deadline: float) -> list[Metric]:
+        self.calls += 1
+        self.release.wait(30)
+        return super().collect(deadline)
+
+    def abort(self) -> None:
+        self.aborts += 1
+
+
+def test_every_scrape_of_a_wedged_source_counts_a_timeout():
+    """While a flight overruns, each scrape returns at its deadline with up 0 and one more
+    timeout (never a silent 0), aborts again, and starts no second flight; the first
+    scrape after the source lets go is up."""
+    source = WedgedSource()
+    engine = Engine([source])
+    try:
+        for scrape in range(1, 4):
+            start = time.monotonic()
+            found = samples(engine.collect())
+            assert time.monotonic() - start < 0.3 + 0.2
+            assert value(found, "pagerkit_up", source="wedged", collector="standin") == 0
+            assert value(found, "pagerkit_collect_errors_total", source="wedged",
+                         collector="standin", kind="timeout") == scrape
+        assert source.calls == 1
+        assert source.aborts == 3
+    finally:
+        source.release.set()
+    time.sleep(0.05)
+    found = samples(engine.collect())
+    assert value(found, "pagerkit_up", source="wedged", collector="standin") == 1
+    assert value(found, "pagerkit_collect_errors_total", source="wedged", collector="standin",
+                 kind="timeout") == 3
+
+
+class CutOffSource(StandInSource):
+    """Like the RabbitMQ source: aborted at its deadline, it still hands in the families
+    it could get (a canary's) with the error."""
+
+    def collect(self, deadline: float) -> list[Metric]:
+        self.aborted.wait(30)
+        family = GaugeMetricFamily("standin_canary", "Canary.", labels=["source"])
+        family.add_metric([self.name], 1)
+        raise CollectError("timeout", "cut off", [family])
+
+
+def test_what_a_source_hands_in_after_abort_is_served():
+    source = CutOffSource("cut", timeout=0.3)
+    engine = Engine([source])
+    start = time.monotonic()
+    found = samples(engine.collect())
+    assert time.monotonic() - start < 0.3 + 0.15
+    assert value(found, "pagerkit_up", source="cut", collector="standin") == 0
+    assert value(found, "pagerkit_collect_errors_total", source="cut", collector="standin",
+                 kind="timeout") == 1
+    assert value(found, "standin_canary", source="cut") == 1
+
+
+class Payload:
+    """Stands for a body a collector read; weakly referenceable, unlike bytes."""
+
+    def __init__(self) -> None:
+        self.data = bytes(1024)
+
+
+class FailingReader(StandInSource):
+    def __init__(self) -> None:
+        super().__init__("reader")
+        self.read: weakref.ref[Payload] | None = None
+
+    def collect(self, deadline: float) -> list[Metric]:
+        payload = Payload()
+        self.read = weakref.ref(payload)
+        try:
+            raise ValueError("a parser choked")
+        except ValueError:
+            raise CollectError("too_large", "the body is too large") from None
+
+
+def test_a_failed_collection_keeps_nothing_it_read():
+    """The error a flight keeps holds no frame of the collector, so what it read is freed
+    at once, without waiting for the cycle collector."""
+    source = FailingReader()
+    engine = Engine([source])
+    gc.disable()
+    try:
+        engine.collect()
+        assert source.read is not None
+        assert source.read() is None
+    finally:
+        gc.enable()

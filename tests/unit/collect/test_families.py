@@ -38,6 +38,29 @@ def test_bad_values_cost_their_sample():
     assert result.invalid == {"null": 1, "not_a_number": 1, "duplicate": 1}
 
 
+TWO_METRICS = QuerySpec("q", "SELECT", 0.0, None, 10, (
+    MetricSpec("by_state", "gauge", "n", ("queue", "state"), "Jobs by state."),
+    MetricSpec("by_queue", "gauge", "n", ("queue",), "Jobs by queue."),
+))
+ROWS = [("a", "y", 1), ("a", "x", 2), ("b", "x", 3), ("a", "x", 4)]
+
+
+def test_a_repeated_label_set_exports_the_first_row_in_query_order():
+    """(a, x) twice, and queue a three times for the metric that has only the queue
+    label: each exports the first such row of the query, in either row order; a row left
+    out of any metric counts once as a duplicate."""
+    result = query_rows(TWO_METRICS, ["queue", "state", "n"], ROWS)
+    assert result.samples["by_state"] == [({"queue": "a", "state": "x"}, 2.0),
+                                          ({"queue": "a", "state": "y"}, 1.0),
+                                          ({"queue": "b", "state": "x"}, 3.0)]
+    assert result.samples["by_queue"] == [({"queue": "a"}, 1.0), ({"queue": "b"}, 3.0)]
+    assert result.invalid["duplicate"] == 2
+    backwards = query_rows(TWO_METRICS, ["queue", "state", "n"], ROWS[::-1])
+    assert backwards.samples["by_state"][0] == ({"queue": "a", "state": "x"}, 4.0)
+    assert backwards.samples["by_queue"][0] == ({"queue": "a"}, 4.0)
+    assert backwards.invalid["duplicate"] == 2
+
+
 def test_clean_label_value():
     assert clean_label_value("ok") == "ok"
     assert clean_label_value("a\udc80b") == "a\ufffdb"

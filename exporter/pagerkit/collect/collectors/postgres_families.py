@@ -117,33 +117,51 @@ def query_rows(spec: QuerySpec, columns: Sequence[str], rows: Sequence[Sequence[
                ) -> QueryRows:
     """Turn rows into samples per metric, capped at ``spec.max_series`` label sets.
 
-    Rows are sorted by their label values before the cap, so the same series survive on
-    every run whatever order the database returns. A NULL or non-numeric value costs that
-    sample only; it is counted under ``null`` or ``not_a_number``.
+    Where rows repeat a metric's label set (the same values, or rows that differ only in
+    a label that metric does not use), the first row in the query's order is the one
+    exported, every run: give the query an ORDER BY to choose it. Each row left out so
+    is counted once under ``duplicate``. The cap keeps the label sets that sort first,
+    so the same series survive whatever order the database returns. A NULL or
+    non-numeric value costs that sample only (``null``, ``not_a_number``).
     """
     index = {name: i for i, name in enumerate(columns)}
     label_columns = sorted({label for m in spec.metrics for label in m.labels})
-    keyed = sorted(((tuple(label_text(row[index[c]]) for c in label_columns), row)
-                    for row in rows), key=lambda item: item[0])
+    keyed = [(tuple(label_text(row[index[c]]) for c in label_columns), row) for row in rows]
+    distinct = {key for key, _ in keyed}
+    kept = distinct if len(distinct) <= spec.max_series else set(
+        sorted(distinct)[:spec.max_series])
     invalid = {"null": 0, "not_a_number": 0, "duplicate": 0}
-    samples: dict[str, list[tuple[dict[str, str], float]]] = {m.name: [] for m in spec.metrics}
-    seen: set[tuple[str, ...]] = set()
-    for key, row in keyed:
-        if key in seen:
-            invalid["duplicate"] += 1
-            continue
-        if len(seen) >= spec.max_series:
-            continue
-        seen.add(key)
-        labels = dict(zip(label_columns, key, strict=True))
-        for metric in spec.metrics:
-            value = sample_value(row[index[metric.value]])
-            if isinstance(value, str):
-                invalid[value] += 1
+    left_out: set[int] = set()
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for metric in spec.metrics:
+        positions = [label_columns.index(label) for label in metric.labels]
+        whole = positions == list(range(len(label_columns)))  # the common case: no copy
+        value_at = index[metric.value]
+        first: dict[tuple[str, ...], Any] = {}
+        for number, (key, row) in enumerate(keyed):
+            if key not in kept:
                 continue
-            samples[metric.name].append(({k: labels[k] for k in metric.labels}, value))
-    dropped = len({key for key, _ in keyed}) - len(seen)
-    return QueryRows(samples, dropped, invalid)
+            own = key if whole else tuple(key[p] for p in positions)
+            if own in first:
+                left_out.add(number)
+            else:
+                first[own] = row[value_at]
+        samples[metric.name] = metric_samples(metric, first, invalid)
+    invalid["duplicate"] = len(left_out)
+    return QueryRows(samples, len(distinct) - len(kept), invalid)
+
+
+def metric_samples(metric: MetricSpec, first: dict[tuple[str, ...], Any],
+                   invalid: dict[str, int]) -> list[tuple[dict[str, str], float]]:
+    """One metric's samples in label order; bad values counted into ``invalid``."""
+    found = []
+    for own in sorted(first):
+        value = sample_value(first[own])
+        if isinstance(value, str):
+            invalid[value] += 1
+            continue
+        found.append((dict(zip(metric.labels, own, strict=True)), value))
+    return found
 
 
 def label_text(value: Any) -> str:
