@@ -13,6 +13,7 @@ oldest queued job (from RabbitMQ when it is used, else from the table), run it f
 moment and finish it; 9 in 10 succeed. A queue named by ``--stall`` gets jobs but no
 worker (and no consumer), from the start or after ``--stall-after`` quiet seconds: its
 backlog grows and its oldest queued job ages, which is what the alerts watch for.
+``--rate 0`` only creates and seeds, then exits. Ctrl-C or SIGTERM stops the traffic.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import pika
 import psycopg
@@ -137,9 +139,9 @@ def create_vhost(amqp_url: str) -> None:
     vhost = unquote(parts.path.lstrip("/")) or "/"
     auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
     api = f"http://{parts.hostname}:15672/api"
-    requests.put(f"{api}/vhosts/{requests.utils.quote(vhost, safe='')}", auth=auth,
+    requests.put(f"{api}/vhosts/{quote(vhost, safe='')}", auth=auth,
                  timeout=10).raise_for_status()
-    requests.put(f"{api}/permissions/{requests.utils.quote(vhost, safe='')}/{auth[0]}",
+    requests.put(f"{api}/permissions/{quote(vhost, safe='')}/{auth[0]}",
                  json={"configure": ".*", "write": ".*", "read": ".*"}, auth=auth,
                  timeout=10).raise_for_status()
 
@@ -169,11 +171,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.seed:
             conn.execute(SEED_SQL, {"prefix": args.prefix, "queues": args.queues,
                                     "n": args.seed})
-        if args.rate > 0 and (args.duration or not args.seed):
+        if args.rate > 0:  # --rate 0 only prepares (create, seed) and exits
             with contextlib.suppress(KeyboardInterrupt):
                 run(Platform(conn, args), args.rate, args.duration)
     return 0
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM ends the traffic as Ctrl-C does. `docker compose stop` sends SIGTERM to the
+    container's first process, which ignores a signal it has no handler for: without this
+    it would wait for the 10 s timeout and a SIGKILL."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 if __name__ == "__main__":
+    stop_on_sigterm()
     sys.exit(main())

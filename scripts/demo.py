@@ -11,7 +11,7 @@ phones: a stand-in for Twilio and Pushover that prints what each member's phone 
 press a button, or press Enter here (the newest page's button is tapped, or 1 pressed on
 a call): the acknowledgement is a silence, and the later tiers stop. Without a terminal,
 it acknowledges by itself after --ack-after seconds and checks that nothing more comes.
-Ctrl-C stops everything it started.
+Ctrl-C writes the report of what was paged, then stops everything it started.
 """
 
 from __future__ import annotations
@@ -81,8 +81,13 @@ def vhost(name: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child in a process group of its own: Ctrl-C at a terminal sends SIGINT to the
+    whole foreground group, and Prometheus and Alertmanager must outlive it until the demo
+    has read them for the report; the demo stops each child itself, in reverse order. No
+    stdin: a background group that reads the terminal is stopped by SIGTTIN."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, process_group=0)
         try:
             yield proc
         finally:
@@ -189,13 +194,37 @@ def unattended(pager: DemoPhone, timeout: float, ack_after: float, quiet: float)
     return True
 
 
-def report(prometheus: str, alertmanager: str) -> None:
-    """The on-call report of what the demo paged: demo-report.html and demo-report.md."""
+def report(prometheus: str, alertmanager: str) -> list[Path]:
+    """The on-call report of what the demo paged, demo-report.html and demo-report.md in
+    the repository; returns the files written. The previous demo's files are removed
+    first, so that a file the demo names is always this run's. Stops at the first failure,
+    whose message the report command printed."""
+    written: list[Path] = []
     for name in ("demo-report.html", "demo-report.md"):
-        subprocess.run([sys.executable, "-m", "pagerkit", "report", "--since", "30m",
-                        "--prometheus", prometheus, "--alertmanager", alertmanager,
-                        "-o", str(ROOT / name)], check=False)
-    say(f"the on-call report of this demo: {ROOT / 'demo-report.html'} (and .md)")
+        path = ROOT / name
+        path.unlink(missing_ok=True)
+        done = subprocess.run([sys.executable, "-m", "pagerkit", "report", "--since", "30m",
+                               "--prometheus", prometheus, "--alertmanager", alertmanager,
+                               "-o", str(path)], stdin=subprocess.DEVNULL, check=False)
+        if done.returncode != 0 or not path.is_file() or path.stat().st_size == 0:
+            say(f"demo: the on-call report failed (exit {done.returncode}); "
+                f"{name} was not written")
+            break
+        written.append(path)
+    if written:
+        also = " (and .md)" if len(written) == 2 else ""
+        say(f"the on-call report of this demo: {written[0]}{also}")
+    return written
+
+
+def interrupt_on_signals() -> None:
+    """SIGTERM, and SIGHUP when the terminal closes, end the demo as Ctrl-C does: its
+    children are in process groups of their own, so only the demo's cleanup stops them."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
 
 
 def main() -> int:
@@ -215,8 +244,11 @@ def main() -> int:
         if shutil.which(binary) is None:
             raise SystemExit(f"demo: {binary} is missing; run `make services` as root or "
                              f"apt-get install {package}")
+    interrupt_on_signals()
     suffix = uuid.uuid4().hex[:8]
-    work = Path(tempfile.mkdtemp(prefix="pagerkit-demo-"))
+    # The suffix names the database, the vhost and the files: every process the demo starts
+    # has it in its command line.
+    work = Path(tempfile.mkdtemp(prefix=f"pagerkit-demo-{suffix}-"))
     # The demo rules' playbook links point at localhost:9630: use it when it is free.
     exporter_port, prometheus_port = port_or_free(9630), free_port()
     alertmanager_port, relay_port = free_port(), port_or_free(9632)
@@ -270,19 +302,26 @@ def main() -> int:
                 say(f"prometheus:   http://127.0.0.1:{prometheus_port}/alerts")
                 say(f"alertmanager: {alertmanager_url}/#/alerts")
                 say(f"relay:        {relay_url}/metrics")
+                say(f"files:        {work} (logs; removed when the demo stops)")
                 say(f"jobs arrive on four queues, all served; in {args.quiet_start:g} s the "
                     "workers of jobs.env-03 stop ...")
                 try:
                     ok = interactive(pager) if sys.stdin.isatty() else \
                         unattended(pager, args.timeout, args.ack_after, args.quiet)
-                finally:  # on Ctrl-C too, while Prometheus and Alertmanager still run
-                    report(f"http://127.0.0.1:{prometheus_port}", alertmanager_url)
-        except KeyboardInterrupt:
+                except KeyboardInterrupt:
+                    say("stopping: the report first, while Prometheus and Alertmanager "
+                        "still run, then everything the demo started")
+                    ok = True
+                finally:
+                    ok = bool(report(f"http://127.0.0.1:{prometheus_port}",
+                                     alertmanager_url)) and ok
+        except KeyboardInterrupt:  # before the first page, or a second Ctrl-C
             say("stopping")
             ok = True
         finally:
             pager.close()
     shutil.rmtree(work, ignore_errors=True)
+    say("stopped: what the demo started and created is gone")
     return 0 if ok else 1
 
 

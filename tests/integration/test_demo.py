@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,11 @@ def test_demo_pages_escalates_and_stops_when_acknowledged():
     assert cells[:3] == ["QueueWithoutConsumers", "critical", "1"], row
     assert cells[8:10] == ["1", "1"], row  # escalated to the SMS, then acknowledged
     assert (ROOT / "demo-report.html").read_text().lower().startswith("<!doctype html>")
-    leftovers = subprocess.run(["pgrep", "-af", "pagerkit-demo-"], capture_output=True,
-                               text=True, check=False).stdout
+    # This demo's processes only (another demo may run on the machine): its suffix names
+    # its database, vhost and files, which are in every command line it starts.
+    files = re.search(r"files: +(/\S*pagerkit-demo-([0-9a-f]{8})-\S*) ", out)
+    assert files, out
+    leftovers = subprocess.run(["pgrep", "-af", f"pagerkit.demo.{files.group(2)}"],
+                               capture_output=True, text=True, check=False).stdout
     assert leftovers.strip() == "", leftovers
+    assert not Path(files.group(1)).exists()
