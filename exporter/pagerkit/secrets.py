@@ -9,6 +9,8 @@ from pathlib import Path
 
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
+_SECRET_KEY = re.compile(r"password|token|secret|user_key|signing_key|api_key|routing_key|"
+                         r"dsn|webhook_url")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,24 @@ def expand_env(text: str, environ: dict[str, str]) -> str:
     return "${".join(_REF.sub(substitute, part) for part in parts)
 
 
+def is_secret_key(name: str | int) -> bool:
+    """A key whose value is (or holds) a secret: ``password``, ``auth_token``, a DSN, a
+    chat webhook URL. ``*_file`` keys name a file, which is not secret."""
+    return isinstance(name, str) and not name.endswith("_file") and \
+        _SECRET_KEY.search(name) is not None
+
+
+def only_references(text: str) -> bool:
+    """True when ``text`` is made of ``${VAR}`` references only (each may carry a
+    ``:-default``), so that no secret is written in the file itself."""
+    return bool(text.strip()) and not _REF.sub("", text).strip()
+
+
+def scrub_userinfo(text: str) -> str:
+    """``amqp://user:pass@host`` as ``amqp://***@host``, wherever a URL is in ``text``."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
 def read_secret_file(path: str) -> str:
     """The file's content without its trailing newline (as Prometheus reads ``*_file``)."""
     return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
@@ -77,7 +97,7 @@ class Redactor:
         for value in values:
             text = text.replace(value, "***")
         # URLs with userinfo (``amqp://user:pass@host``) are scrubbed whether known or not.
-        return _USERINFO.sub(r"\g<scheme>***@", text)
+        return scrub_userinfo(text)
 
 
 REDACTOR = Redactor()

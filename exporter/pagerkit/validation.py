@@ -15,7 +15,16 @@ from jsonschema.exceptions import ValidationError
 
 from .durations import parse_duration
 from .errors import UserError
-from .secrets import REDACTOR, MissingVariable, Secret, expand_env, read_secret_file
+from .secrets import (
+    REDACTOR,
+    MissingVariable,
+    Secret,
+    expand_env,
+    is_secret_key,
+    only_references,
+    read_secret_file,
+    scrub_userinfo,
+)
 from .yamlfile import PathKey, YamlDocument
 
 
@@ -59,8 +68,11 @@ def dotted(path: PathKey) -> str:
 
 
 def describe(error: ValidationError, key: PathKey) -> str:
-    """One sentence: where, what is wrong, and the shape expected."""
-    where = dotted((*key, *error.absolute_path))
+    """One sentence: where, what is wrong, and the shape expected; the value of a
+    secret-bearing key (a password, a token, a DSN) is never quoted, nor URL userinfo."""
+    path = (*key, *error.absolute_path)
+    where = dotted(path)
+    secret = any(is_secret_key(part) for part in path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     kind = error.validator
     if kind == "additionalProperties" and isinstance(error.instance, dict):
@@ -73,24 +85,46 @@ def describe(error: ValidationError, key: PathKey) -> str:
         return f"{where} is missing the required key {missing!r}"
     if kind == "type":
         return (f"{where} must be {_article(str(error.validator_value))}, "
-                f"not {_type_name(error.instance)}")
+                f"not {_type_name(error.instance, secret)}")
     if kind == "enum":
         choices = ", ".join(json.dumps(v) for v in cast(list[Any], error.validator_value))
-        return f"{where} is {json.dumps(error.instance)}; it must be one of {choices}"
+        return f"{where} is {_shown(error.instance, secret)}; it must be one of {choices}"
     if kind == "const":
         return f"{where} must be {json.dumps(error.validator_value)}"
     if kind == "pattern":
         hint = schema.get("description") or _pattern_hint(str(error.validator_value))
-        return f"{where} is {json.dumps(error.instance)}, which is not valid: {hint}"
+        return f"{where} is {_shown(error.instance, secret)}, which is not valid: {hint}"
+    if kind == "oneOf" and isinstance(error.instance, dict):
+        names = [name for sub in cast(list[Any], error.validator_value)
+                 for name in sub.get("required", [])]
+        return f"{where} needs exactly one of {' or '.join(names)}"
     if kind == "not" and isinstance(error.instance, dict):
         return f"{where} sets both password and password_file; keep only one of them"
     if kind in ("minItems", "minLength"):
         return f"{where} must not be empty"
     if kind == "minimum":
-        return f"{where} is {error.instance}; it must be at least {error.validator_value}"
+        return (f"{where} is {_shown(error.instance, secret)}; it must be at least "
+                f"{error.validator_value}")
     if kind == "uniqueItems":
         return f"{where} lists the same item twice; list each once"
-    return f"{where}: {error.message}"
+    message = error.message.replace(repr(error.instance), repr(_redacted(error.instance, secret)))
+    return f"{where}: {scrub_userinfo(message)}"
+
+
+def _shown(value: Any, secret: bool) -> str:
+    """A value as a message quotes it: a secret's not at all, a URL's without userinfo."""
+    if secret:
+        return "a value not shown here (it is a secret)"
+    return scrub_userinfo(json.dumps(value))
+
+
+def _redacted(value: Any, secret: bool) -> Any:
+    """``value`` with the values of secret-bearing keys, at any depth, as ``***``."""
+    if isinstance(value, dict):
+        return {k: _redacted(v, secret or is_secret_key(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, secret) for v in value]
+    return "***" if secret and value is not None else value
 
 
 def _pattern_hint(pattern: str) -> str:
@@ -107,7 +141,7 @@ def _article(type_name: str) -> str:
     return names.get(type_name, type_name)
 
 
-def _type_name(value: Any) -> str:
+def _type_name(value: Any, secret: bool = False) -> str:
     if value is None:
         return "empty"
     if isinstance(value, bool):
@@ -116,9 +150,12 @@ def _type_name(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if secret:
+        return "a number (not shown here: it is a secret)" if isinstance(value, (int, float)) \
+            else "a string (not shown here: it is a secret)"
     if isinstance(value, (int, float)):
         return f"the number {value}"
-    return f"the string {json.dumps(value)}"
+    return f"the string {scrub_userinfo(json.dumps(value))}"
 
 
 @dataclass
@@ -148,9 +185,16 @@ class ParseContext:
                                       f"variable {missing.name}, which is not set; set it or "
                                       f"use {name}_file") from None
 
-    def secret(self, raw: dict[str, Any], name: str) -> Secret | None:
-        """``name`` from a ``${VAR}`` reference or ``name_file``; registered for redaction."""
+    def secret(self, raw: dict[str, Any], name: str, *, inline: bool = False
+               ) -> Secret | None:
+        """``name`` from a ``${VAR}`` reference or ``name_file``; registered for redaction.
+
+        A value written in the file itself is refused unless ``inline``: a config is
+        copied, pasted and checked in, and its secrets with it."""
         if name in raw:
+            if not inline and not only_references(str(raw[name])):
+                raise self.error((name,), inline_secret_message(dotted((*self.key, name)),
+                                                                name))
             secret = Secret(self.expand(raw, name))
         elif f"{name}_file" in raw:
             secret = Secret(self._read_file(raw, f"{name}_file"))
@@ -167,6 +211,9 @@ class ParseContext:
         path = self.path(raw, name)
         try:
             return read_secret_file(str(path))
+        except IsADirectoryError:
+            raise self.error((name,), f"{dotted((*self.key, name))}: {path} is a folder; "
+                                      "name the file that holds the secret") from None
         except OSError as exc:
             raise self.error((name,), f"{dotted((*self.key, name))}: cannot read {path}: "
                                       f"{exc.strerror}; check the path and its permissions"
@@ -174,3 +221,10 @@ class ParseContext:
         except UnicodeDecodeError:
             raise self.error((name,), f"{dotted((*self.key, name))}: {path} is not UTF-8 "
                                       "text") from None
+
+
+def inline_secret_message(where: str, name: str) -> str:
+    """Why a secret written in a config is refused, and the two ways to give it."""
+    return (f"{where} is written in the file (its value is not shown here); secrets come "
+            f"only from the environment or a file: write {name}: ${{VAR}} and set VAR, or "
+            f"{name}_file: /path/to/a/file")

@@ -4,6 +4,9 @@ PyYAML keeps the last of two duplicate keys silently and forgets line numbers on
 document is constructed; Prometheus and Alertmanager refuse duplicates. Here the node
 tree is walked once: duplicates are refused, and every value's path gets its line, so
 a schema error can name ``file:line``.
+
+Aliases are refused: no spec or config needs them, and a few hundred bytes of nested
+aliases ("billion laughs") expand to gigabytes in every walk over the document.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .errors import UserError
+from .errors import UserError, read_text
 
 PathKey = tuple[str | int, ...]
 
@@ -47,18 +50,13 @@ def load_yaml(path: str | Path, name: str | None = None) -> YamlDocument:
     """Read and parse ``path``; a missing file or bad YAML is a ``UserError`` naming the
     file as ``name`` (default: the path), such as a path relative to the repository."""
     name = name or str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(name, None, f"cannot read the file: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(name, None, "the file is not UTF-8 text") from None
-    return parse_yaml(text, name)
+    return parse_yaml(read_text(path, name), name)
 
 
 def parse_yaml(text: str, name: str) -> YamlDocument:
     """Parse one YAML document; an empty document is an empty mapping."""
     try:
+        _refuse_aliases(text, name)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         raise _marked_error(name, exc) from None
@@ -67,7 +65,11 @@ def parse_yaml(text: str, name: str) -> YamlDocument:
     if node is None:
         return YamlDocument(name, {}, {(): 1})
     lines: dict[PathKey, int] = {}
-    _walk(node, (), lines, name)
+    try:
+        _walk(node, (), lines, name)
+    except RecursionError:
+        raise UserError(name, None, "the document is nested too deeply to be a config or "
+                                    "a spec; flatten it") from None
     loader = _Loader(text)
     try:
         data = loader.construct_document(node)
@@ -78,6 +80,33 @@ def parse_yaml(text: str, name: str) -> YamlDocument:
     finally:
         loader.dispose()
     return YamlDocument(name, data, lines)
+
+
+def _refuse_aliases(text: str, name: str) -> None:
+    """A ``UserError`` at the first alias (``*name``, merge keys ``<<: *name`` too).
+
+    Only a document with an ``&`` can define an anchor, and an alias without its anchor
+    is already a parse error, so most documents are never scanned twice."""
+    if "&" not in text:
+        return
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            mark = event.start_mark
+            raise UserError(name, mark.line + 1 if mark is not None else None,
+                            f"YAML aliases (*{event.anchor}) are not supported: a few "
+                            "nested aliases can expand to gigabytes; write the value out "
+                            "where it is used")
+
+
+def safe_value(path: str | Path, key: str) -> Any:
+    """The top-level ``key`` of a YAML file, or None when the file is missing, unreadable,
+    invalid or uses aliases: for a caller that must work even when the file is broken
+    (``pagerkit ack`` at 3 a.m.), never at the cost of memory."""
+    try:
+        data = parse_yaml(read_text(path), str(path)).data
+    except UserError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None
 
 
 def _marked_error(name: str, exc: yaml.MarkedYAMLError) -> UserError:

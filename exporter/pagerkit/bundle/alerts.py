@@ -75,6 +75,8 @@ class AlertSpec:
     environment: str | None = None
     team_delays: tuple[tuple[str, tuple[float, ...]], ...] = ()
     """Each team's tier delays from the routing spec."""
+    overrides: YamlDocument | None = None
+    """The environment's overrides file, for errors pointing at it."""
 
     def delays_for(self, team: str) -> tuple[float, ...] | None:
         if self.escalation_delays is not None:
@@ -165,7 +167,7 @@ def with_overrides(spec: AlertSpec, root: Path, env: str) -> AlertSpec:
                    for g, alerts in spec.groups)
     delays = raw.get("escalation_delays")
     return dataclasses.replace(
-        spec, groups=groups, environment=env,
+        spec, groups=groups, environment=env, overrides=doc,
         runbook_base_url=raw.get("runbook_base_url", spec.runbook_base_url),
         min_critical_for=parse_duration(raw["min_critical_for"]) if "min_critical_for" in raw
         else spec.min_critical_for,
@@ -186,6 +188,40 @@ def _override(doc: YamlDocument, alert: Alert, change: dict[str, Any]) -> Alert:
         for_seconds=parse_duration(change["for"]) if "for" in change else alert.for_seconds,
         keep_firing_for=parse_duration(change["keep_firing_for"])
         if "keep_firing_for" in change else alert.keep_firing_for)
+
+
+def paging_problems(spec: AlertSpec) -> list[tuple[str, int, str]]:
+    """(file, line, message) for each critical alert that would page on a blip: without
+    ``for``, or with one under ``min_critical_for``, at the line to change (an overrides
+    file's, where it sets the value). ``generate`` refuses such a spec and ``validate``
+    reports it, from this one check."""
+    problems = []
+    for alert in spec.alerts:
+        if alert.severity != "critical":
+            continue
+        if alert.for_seconds is None:
+            message = "a critical alert pages, so it needs `for`: a blip must not wake anyone"
+        elif alert.for_seconds < spec.min_critical_for:
+            message = (f"for {format_duration(alert.for_seconds)} is shorter than "
+                       f"min_critical_for {format_duration(spec.min_critical_for)}")
+        else:
+            continue
+        problems.append(_where_to_fix(spec, alert, f"{alert.name}: {message}"))
+    return problems
+
+
+def _where_to_fix(spec: AlertSpec, alert: Alert, message: str) -> tuple[str, int, str]:
+    field = "name" if alert.for_seconds is None else "for"
+    over = spec.overrides
+    if over is not None and spec.environment is not None:
+        data = over.data if isinstance(over.data, dict) else {}
+        change = (data.get("alerts") or {}).get(alert.name) or {}
+        for key, present in ((("alerts", alert.name, "for"), "for" in change),
+                             (("min_critical_for",), "min_critical_for" in data)):
+            if present:
+                return over.path, over.line_of(key), message
+        message = f"{OVERRIDES_DIR / f'{spec.environment}.yaml'}: {message}"
+    return str(SPEC_PATH), spec.doc.line_of((*alert.key, field)), message
 
 
 def spec_error(spec: AlertSpec, alert: Alert, field: str, message: str) -> UserError:

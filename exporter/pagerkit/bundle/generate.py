@@ -1,23 +1,33 @@
 """``pagerkit generate``: the specs (alerts, routing, dashboards) read and checked, and
 every file they generate, written or compared with what is checked in.
 
-A spec it cannot read is refused (exit 2, ``file:line``); ``--check`` reports stale files
-(exit 1) and changes nothing.
+A spec it cannot read is refused (exit 2, ``file:line``); a critical alert that would page
+on a blip (no ``for``, or one under ``min_critical_for``) is refused (exit 1, ``file:line``)
+with nothing written; ``--check`` reports stale files (exit 1) and changes nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import promql_parser
 
+from ..errors import UserError
 from ..oncall.amconfig import CONFIG_PATH as AM_CONFIG
 from ..oncall.amconfig import config_text
 from ..oncall.routing import ROUTING_PATH, RoutingSpec, load_routing
 from ..oncall.who import check_coverage
-from .alerts import Alert, AlertSpec, environments, load_spec, with_overrides
+from .alerts import (
+    Alert,
+    AlertSpec,
+    environments,
+    load_spec,
+    paging_problems,
+    with_overrides,
+)
 from .dashboards import DASHBOARD_DIR, dashboard_files
 from .rules import GENERATED_DIR, rule_files
 
@@ -91,11 +101,14 @@ def stale_files(root: Path, files: dict[Path, str]) -> list[tuple[Path, str]]:
     stale = []
     for path, text in sorted(files.items()):
         try:
-            current = (root / path).read_text(encoding="utf-8")
+            current = (root / path).read_bytes()  # bytes: a file that is not UTF-8 differs
         except FileNotFoundError:
             stale.append((path, "missing"))
             continue
-        if current != text:
+        except IsADirectoryError:
+            raise UserError(str(path), None, "is a folder where `pagerkit generate` writes a "
+                                             "file; remove the folder") from None
+        if current != text.encode("utf-8"):
             stale.append((path, "differs from what the spec generates"))
     for folder in (GENERATED_DIR, DASHBOARD_DIR):
         if not (root / folder).is_dir():
@@ -108,7 +121,16 @@ def stale_files(root: Path, files: dict[Path, str]) -> list[tuple[Path, str]]:
 
 
 def generate(root: Path, check: bool) -> int:
-    files = outputs(root)
+    made = bundle(root)
+    refused = [f"{path}:{line}: {message}"
+               for spec in made.specs for path, line, message in paging_problems(spec)]
+    if refused:
+        print("\n".join(refused), file=sys.stderr)
+        print(f"pagerkit: nothing written: {len(refused)} critical alert(s) would page on "
+              "the first evaluation of a blip; give each a `for` of at least "
+              "min_critical_for", file=sys.stderr)
+        return 1
+    files = made.files
     stale = stale_files(root, files)
     if check:
         for path, why in stale:

@@ -11,11 +11,14 @@ import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
+from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from mdit_py_plugins.anchors import anchors_plugin
+
+from ..errors import UserError, read_text
 
 PLAYBOOK_DIR = Path("playbooks")
 SUBSECTIONS = ("Impact", "Diagnose", "Mitigate", "Escalate")
@@ -23,6 +26,7 @@ ALERT_HEADING = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 PLACEHOLDER = re.compile(r"^\W*(todo|tbd|fixme|xxx|placeholder|lorem ipsum|\.\.\.|…)\b",
                          re.IGNORECASE)
 FILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.md$")
+README = "README.md"
 
 
 def github_slug(text: str) -> str:
@@ -40,17 +44,19 @@ def markdown() -> MarkdownIt:
 
 @cache
 def outline_parser() -> MarkdownIt:
-    """The same parser for validation, with inline markup parsed in headings only (the
-    anchors need it, nothing else does): a third faster on a thousand sections."""
+    """The same parser for validation, with inline markup parsed only in headings (the
+    anchors need it) and where a ``[`` may open a link (the validator follows links):
+    a third faster on a thousand sections."""
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     anchors_plugin(md, min_level=1, max_level=6, slug_func=github_slug)
-    md.core.ruler.at("inline", _heading_inline)
+    md.core.ruler.at("inline", _inline_where_needed)
     return md
 
 
-def _heading_inline(state: StateCore) -> None:
+def _inline_where_needed(state: StateCore) -> None:
     for i, token in enumerate(state.tokens):
-        if token.type == "inline" and i and state.tokens[i - 1].type == "heading_open":
+        heading = i and state.tokens[i - 1].type == "heading_open"
+        if token.type == "inline" and (heading or "[" in token.content):
             token.children = []
             state.md.inline.parse(token.content, state.md, state.env, token.children)
 
@@ -60,6 +66,14 @@ class Heading:
     level: int
     text: str
     anchor: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link or image in a playbook: its target as written (percent-decoded) and line."""
+
+    target: str
     line: int
 
 
@@ -86,6 +100,7 @@ class Playbook:
     path: str
     headings: tuple[Heading, ...]
     sections: tuple[Section, ...]
+    links: tuple[Link, ...] = ()
 
     @cached_property
     def anchors(self) -> dict[str, Heading]:
@@ -96,10 +111,14 @@ def parse_playbook(text: str, path: str) -> Playbook:
     tokens = outline_parser().parse(text)
     headings: list[Heading] = []
     blocks: list[tuple[Heading, list[str]]] = []
+    links: list[Link] = []
     i = 0
     while i < len(tokens):
         token = tokens[i]
+        if token.type == "inline" and token.children:
+            links += _links(token)
         if token.type == "heading_open":
+            links += _links(tokens[i + 1]) if tokens[i + 1].children else []
             heading = Heading(int(token.tag[1]), tokens[i + 1].content.strip(),
                               str(token.attrs.get("id", "")), _line(token))
             headings.append(heading)
@@ -109,11 +128,24 @@ def parse_playbook(text: str, path: str) -> Playbook:
         if blocks and token.content:
             blocks[-1][1].append(token.content)
         i += 1
-    return Playbook(path, tuple(headings), tuple(_sections(blocks)))
+    return Playbook(path, tuple(headings), tuple(_sections(blocks)), tuple(links))
 
 
 def _line(token: Token) -> int:
     return token.map[0] + 1 if token.map else 1
+
+
+def _links(inline: Token) -> list[Link]:
+    """Every link and image of an inline token, each on its own line (a soft or hard
+    break moves to the next)."""
+    line, found = _line(inline), []
+    for child in inline.children or []:
+        if child.type in ("softbreak", "hardbreak"):
+            line += 1
+        elif child.type in ("link_open", "image"):
+            href = str(child.attrs.get("href" if child.type == "link_open" else "src", ""))
+            found.append(Link(unquote(href), line))
+    return found
 
 
 def _sections(blocks: list[tuple[Heading, list[str]]]) -> list[Section]:
@@ -136,15 +168,43 @@ def _section(heading: Heading, subsections: list[Subsection]) -> Section:
     return Section(heading.text, heading.anchor, heading.line, tuple(subsections))
 
 
-def load_playbooks(root: Path) -> dict[str, Playbook]:
-    """Every ``playbooks/*.md`` but README.md, by file name."""
+def load_playbooks(root: Path, readme: bool = False) -> dict[str, Playbook]:
+    """Every ``playbooks/*.md`` by file name, README.md only if ``readme``; a file that is
+    a folder, not UTF-8, or not a regular file inside the folder once its symlinks are
+    resolved is a ``UserError`` naming it (the validator never reads, nor quotes, a file
+    that a symlink brings in from elsewhere, and never waits on a fifo)."""
     folder = root / PLAYBOOK_DIR
     books = {}
     for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
-        if path.name != "README.md":
-            books[path.name] = parse_playbook(path.read_text(encoding="utf-8"),
-                                              str(PLAYBOOK_DIR / path.name))
+        if readme or path.name != README:
+            name = str(PLAYBOOK_DIR / path.name)
+            books[path.name] = parse_playbook(read_text(_regular_inside(folder, path, name),
+                                                        name), name)
     return books
+
+
+def _regular_inside(folder: Path, path: Path, name: str) -> Path:
+    if path.is_dir():
+        return path  # read_text names it as a folder
+    target = inside(folder, path.name)
+    if target is None:
+        raise UserError(name, None, f"{name} leads outside {PLAYBOOK_DIR}/ (or nowhere) "
+                                    "through a symlink; make it a regular file there or "
+                                    "remove it")
+    if not target.is_file():
+        raise UserError(name, None, f"{name} is not a regular file; make it one or remove it")
+    return target
+
+
+def inside(folder: Path, name: str) -> Path | None:
+    """``folder/name`` with every symlink resolved, when that exists and is inside
+    ``folder`` (itself resolved); None otherwise (outside, dangling, a loop)."""
+    try:
+        root = folder.resolve(strict=True)
+        path = (folder / name).resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+        return None
+    return path if path.is_relative_to(root) and path != root else None
 
 
 def section_problems(section: Section) -> list[tuple[int, str]]:
@@ -218,7 +278,7 @@ def add_section(root: Path, file: str, name: str) -> int:
     The skeleton's TODOs are placeholders ``pagerkit validate`` reports until written.
     """
     path = root / PLAYBOOK_DIR / file
-    text = path.read_text(encoding="utf-8") if path.exists() else \
+    text = read_text(path, str(PLAYBOOK_DIR / file)) if path.exists() else \
         f"# {file.removesuffix('.md').capitalize()}\n"
     existing = next((s for s in parse_playbook(text, str(path)).sections if s.name == name),
                     None)

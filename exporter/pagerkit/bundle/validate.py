@@ -7,20 +7,29 @@ A spec it cannot read is refused (exit 2, ``file:line``); findings (exit 1) come
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import promql_parser
-import yaml
 
-from ..durations import format_duration
-from ..errors import UserError
+from ..errors import UserError, read_text
 from ..oncall.routing import ROUTING_PATH
-from .alerts import SPEC_PATH, Alert, AlertSpec
+from ..yamlfile import parse_yaml
+from .alerts import SPEC_PATH, Alert, AlertSpec, paging_problems
 from .generate import bundle, stale_files
-from .playbooks import PLAYBOOK_DIR, Playbook, github_slug, load_playbooks, section_problems
+from .playbooks import (
+    PLAYBOOK_DIR,
+    README,
+    Playbook,
+    github_slug,
+    load_playbooks,
+    parse_playbook,
+    section_problems,
+)
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,10 @@ def validate_bundle(root: Path, catalog: MetricCatalog) -> list[Finding]:
     # A fresh file holds exactly what the generator writes; only an edited one can lack
     # what Prometheus and the routing need.
     findings += generated_findings(root, [path for path, _ in stale])
-    findings += playbook_findings(all_specs[0], load_playbooks(root))
+    books = load_playbooks(root, readme=True)
+    readme = books.pop(README, None)
+    findings += playbook_findings(all_specs[0], books)
+    findings += link_findings(root, [*books.values(), *([readme] if readme else [])])
     return sorted(set(findings), key=lambda f: (f.path, f.line, f.message))
 
 
@@ -83,23 +95,13 @@ def known_metrics(root: Path, spec: AlertSpec, catalog: MetricCatalog) -> set[st
 
 
 def spec_findings(spec: AlertSpec, known: set[str] | None) -> list[Finding]:
-    findings = []
-    where = f"rules/overrides/{spec.environment}.yaml: " if spec.environment else ""
-    for alert in spec.alerts:
-        def at(field: str, message: str, alert: Alert = alert) -> Finding:
-            return Finding(str(SPEC_PATH), spec.doc.line_of((*alert.key, field)),
-                           f"{where}{alert.name}: {message}")
-        if alert.severity == "critical" and alert.for_seconds is None:
-            findings.append(at("name", "a critical alert pages, so it needs `for`: a "
-                                       "blip must not wake anyone"))
-        elif alert.severity == "critical" and (alert.for_seconds or 0) < spec.min_critical_for:
-            findings.append(at("for", f"for {format_duration(alert.for_seconds or 0)} is "
-                                      f"shorter than min_critical_for "
-                                      f"{format_duration(spec.min_critical_for)}"))
-        if known is not None:
-            for name in sorted(metric_names(alert.render(alert.expr)) - known):
-                findings.append(at("expr", f"metric {name} is neither exported by pagerkit "
-                                           "nor defined by a query in metric_sources"))
+    findings = [Finding(*problem) for problem in paging_problems(spec)]
+    if known is not None:
+        findings += [Finding(str(SPEC_PATH), spec.doc.line_of((*alert.key, "expr")),
+                             f"{alert.name}: metric {name} is neither exported by pagerkit "
+                             "nor defined by a query in metric_sources")
+                     for alert in spec.alerts
+                     for name in sorted(metric_names(alert.render(alert.expr)) - known)]
     return findings
 
 
@@ -163,6 +165,41 @@ def _link_finding(spec: AlertSpec, alert: Alert, books: dict[str, Playbook]
     return None
 
 
+EXTERNAL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*:|//)")
+"""A link with a scheme (https:, mailto:) or to another host: not followed."""
+
+
+def link_findings(root: Path, books: list[Playbook]) -> list[Finding]:
+    """Every link between files and to sections, inside the playbooks and their README,
+    leads somewhere: the file exists, and a ``#section`` is one of its headings."""
+    anchors: dict[str, set[str]] = {book.path: set(book.anchors) for book in books}
+    findings = []
+    for book in books:
+        for link in book.links:
+            if EXTERNAL.match(link.target):
+                continue
+            problem = _link_problem(root, book.path, link.target, anchors)
+            if problem:
+                findings.append(Finding(book.path, link.line, f"link {link.target}: {problem}"))
+    return findings
+
+
+def _link_problem(root: Path, source: str, target: str, anchors: dict[str, set[str]]
+                  ) -> str | None:
+    file, _, anchor = target.partition("#")
+    file = file.partition("?")[0]
+    path = os.path.normpath(os.path.join(os.path.dirname(source), file)) if file else source
+    if not (root / path).exists():
+        return f"{path} does not exist; fix the link or create the file"
+    if not anchor or not path.endswith(".md") or (root / path).is_dir():
+        return None
+    if path not in anchors:
+        anchors[path] = set(parse_playbook(read_text(root / path, path), path).anchors)
+    if anchor not in anchors[path]:
+        return f"{path} has no heading #{anchor}; link to one of its headings"
+    return None
+
+
 REQUIRED_LABELS = ("severity", "team")
 REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
 
@@ -177,21 +214,29 @@ def generated_findings(root: Path, files: Iterable[Path]) -> list[Finding]:
 
 
 def _rule_file_findings(root: Path, path: Path) -> list[Finding]:
-    findings = []
     try:
-        data = yaml.safe_load((root / path).read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        return [Finding(str(path), 1, f"not valid YAML: {exc}")]
-    for group in data.get("groups", []):
-        for rule in group.get("rules", []):
-            name = rule.get("alert", "?")
-            for key in REQUIRED_LABELS:
-                if not (rule.get("labels") or {}).get(key):
-                    findings.append(Finding(str(path), 1, f"{name}: no label {key}"))
-            for key in REQUIRED_ANNOTATIONS:
-                if not (rule.get("annotations") or {}).get(key):
-                    findings.append(Finding(str(path), 1, f"{name}: no annotation {key}"))
+        doc = parse_yaml(read_text(root / path, str(path)), str(path))
+    except UserError as exc:
+        return [Finding(str(path), exc.line or 1, exc.message)]
+    findings = []
+    for key, rule in _rules(doc.data):
+        name, line = rule.get("alert", "?"), doc.line_of(key)
+        for field, wanted in (("labels", REQUIRED_LABELS),
+                              ("annotations", REQUIRED_ANNOTATIONS)):
+            found = rule.get(field)
+            values: dict[str, Any] = found if isinstance(found, dict) else {}
+            findings += [Finding(str(path), line, f"{name}: no {field[:-1]} {k}")
+                         for k in wanted if not values.get(k)]
     return findings
+
+
+def _rules(data: Any) -> list[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """(path, rule) for every rule of a rule file, whatever an edit did to its shape."""
+    groups = data.get("groups") if isinstance(data, dict) else None
+    return [(("groups", gi, "rules", ri), rule)
+            for gi, group in enumerate(groups if isinstance(groups, list) else [])
+            if isinstance(group, dict) and isinstance(group.get("rules"), list)
+            for ri, rule in enumerate(group["rules"]) if isinstance(rule, dict)]
 
 
 def format_findings(findings: list[Finding], fmt: str) -> str:
@@ -201,6 +246,16 @@ def format_findings(findings: list[Finding], fmt: str) -> str:
         return "".join(f"::error file={f.path},line={f.line}::{_gh(f.message)}\n"
                        for f in findings)
     return "".join(f"{f.path}:{f.line}: {f.message}\n" for f in findings)
+
+
+def format_error(error: UserError, fmt: str) -> str:
+    """A spec that cannot be read, in the format findings would have come in."""
+    if fmt == "json":
+        return json.dumps({"findings": [], "error": {"path": error.path, "line": error.line,
+                                                     "message": error.message}},
+                          indent=2) + "\n"
+    line = "" if error.line is None else f",line={error.line}"
+    return f"::error file={error.path}{line}::{_gh(error.message)}\n"
 
 
 def _gh(message: str) -> str:

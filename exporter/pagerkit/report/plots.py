@@ -24,7 +24,10 @@ def plots(figures: Figures) -> list[tuple[str, str, str]] | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    plt.rcParams.update({"svg.hashsalt": "pagerkit", "font.size": 9})
+    # text.parse_math off: an alertname is any string, and "$..$" in one would be read as
+    # mathtext (a syntax error there would abort the report)
+    plt.rcParams.update({"svg.hashsalt": "pagerkit", "font.size": 9,
+                         "text.parse_math": False})
     out = []
     for key, caption, draw in (
             ("pages-by-hour", "Pages by the paged member's local hour", _by_hour),

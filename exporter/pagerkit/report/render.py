@@ -7,7 +7,8 @@ import dataclasses
 import datetime as dt
 import html
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..durations import format_duration
@@ -40,15 +41,16 @@ def render_json(figures: Figures) -> str:
 
 def render_markdown(figures: Figures) -> str:
     lines = [f"## On call, {_window(figures)}", ""]
-    lines += [f"> {note}" for note in figures.notes] + ([""] if figures.notes else [])
+    lines += [f"> {md(note)}" for note in figures.notes] + ([""] if figures.notes else [])
     lines += [_summary(figures), ""]
     lines += [*_md_table(*_alert_table(figures)), ""]
     suggestions = [a for a in figures.alerts if a.suggestion]
     if suggestions:
         lines += ["**Noisy alerts**", ""]
-        lines += [f"- {a.alertname}: {_for_text(a)}" for a in suggestions] + [""]
+        lines += [f"- {md(a.alertname)}: {md_inline(_for_text(a))}"
+                  for a in suggestions] + [""]
     lines += [*_md_table(*_member_table(figures)), ""]
-    lines += [f"- {line}" for line in _findings(figures)]
+    lines += [f"- {line}" for line in _findings(figures, md)]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -97,21 +99,24 @@ def _member_table(figures: Figures) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
-def _findings(figures: Figures) -> list[str]:
+def _findings(figures: Figures, name_of: Callable[[str], str] = str) -> list[str]:
+    """The findings as sentences; ``name_of`` writes the alert and team names (markdown
+    escapes them, HTML escapes whole lines)."""
     out = []
     for name in figures.chronic_warnings:
         alert = next(a for a in figures.alerts if a.alertname == name)
-        out.append(f"{name} fired for {alert.firing_share:.0%} of the window: fix what it "
+        out.append(f"{name_of(name)} fired for {alert.firing_share:.0%} of the window: fix what it "
                    "warns about, or delete it")
     if figures.never_fired:
-        out.append("never fired: " + ", ".join(figures.never_fired) + " (check that each "
-                   "still can: a rule that cannot fire protects nothing)")
+        out.append("never fired: " + ", ".join(map(name_of, figures.never_fired)) + " (check "
+                   "that each still can: a rule that cannot fire protects nothing)")
     for team in figures.teams:
         if team.spread is not None:
             night = "" if team.night_spread is None else \
                 f", night pages {team.night_spread:.1f}"
-            out.append(f"team {team.name}: the busiest member had {team.spread:.1f} times the "
-                       f"team's pages per week on call{night} (1.0 is even)")
+            out.append(f"team {name_of(team.name)}: the busiest member had "
+                       f"{team.spread:.1f} times the team's pages per week on call{night} "
+                       "(1.0 is even)")
     return out or ["nothing: no warning fired for most of the window, every alert fired"]
 
 
@@ -178,7 +183,27 @@ def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
     if not rows:
         return ["(none)"]
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-            *("| " + " | ".join(cell or " " for cell in row) + " |" for row in rows)]
+            *("| " + " | ".join(md_inline(cell) or " " for cell in row) + " |"
+              for row in rows)]
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~$&@])")
+_MD_BLOCK_START = re.compile(r"^(\d*)([-+=.)])")
+
+
+def md(text: str) -> str:
+    """``text`` as markdown that renders as exactly that text on one line, also at the
+    start of a line or a list item (where ``- ``, ``1.`` would start a list)."""
+    return _MD_BLOCK_START.sub(r"\1\\\2", md_inline(text))
+
+
+def md_inline(text: str) -> str:
+    """``text`` as markdown that renders as exactly that text within a line or a table
+    cell, whatever it holds: an alertname, a label or a member's name comes from configs
+    and Prometheus, and must not end a cell (``|``, a newline), start a heading, or become
+    a link (``[..](javascript:..)``, ``<scheme:..>``, an e-mail address), markup or HTML.
+    Runs of whitespace become one space, as a browser would show them anyway."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
 def _html_table(head: list[str], rows: list[list[str]]) -> str:

@@ -32,7 +32,7 @@ sources:
     kind: rabbitmq
     url: {api}
     username: guest
-    password: {password}
+    password: ${{PAGERKIT_TEST_RABBITMQ_PASSWORD:-{password}}}
     timeout: {timeout}{vhosts}{canary_text}
 {extra}"""
 

@@ -324,3 +324,75 @@ def test_a_lone_surrogate_still_passes_promtool(promtool):
     body, _ = encode(engine.collect(), "")
     checked = promtool_check_metrics(promtool, body.decode())
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+ROUTES = ("/", "/metrics", "/playbooks", "/playbooks/", "/playbooks/jobs.md",
+          "/playbooks/nope.md", "/nope")
+
+
+@pytest.fixture
+def guarded(tmp_path, pg_dsn):
+    """The exporter with basic auth and the playbooks: every route there is."""
+    from tests.conftest import ROOT
+
+    hashed = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(rounds=4)).decode()
+    (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    port = free_port()
+    web = f"  config_file: web.yml\n  playbooks_dir: {ROOT / 'playbooks'}"
+    proc = ExporterProcess(write_config(tmp_path, config_text(pg_dsn, port, web=web)), port)
+    yield proc
+    assert proc.stop() == 0
+
+
+def _exchange(port: int, method: str, path: str, auth: bool
+              ) -> tuple[int, dict[str, str], bytes]:
+    """One request on a fresh connection, then a GET of /nope on the same one: a body
+    sent after a HEAD answer would be read as the second status line and fail it."""
+    import base64
+    import http.client
+
+    headers = {"Authorization": "Basic " + base64.b64encode(b"prometheus:scrape-pass")
+               .decode()} if auth else {}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        answer = (response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+        conn.request("GET", "/nope")
+        follow = conn.getresponse()
+        assert (follow.status, follow.read()) == (404, b"not found\n"), (method, path)
+        return answer
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("auth", [True, False], ids=["credentials", "none"])
+def test_head_answers_like_get_without_a_body_on_every_route(guarded, auth):
+    for path in ROUTES:
+        got_status, got_headers, got_body = _exchange(guarded.port, "GET", path, auth)
+        status, headers, body = _exchange(guarded.port, "HEAD", path, auth)
+        assert body == b"" and status == got_status, (path, status, got_status)
+        for name in ("content-type", "www-authenticate", "location", "allow"):
+            assert headers.get(name) == got_headers.get(name), (path, name)
+        assert int(headers["content-length"]) > 0 or path == "/playbooks", path
+        if path != "/metrics":  # a collection's length varies with its durations
+            assert headers["content-length"] == str(len(got_body)), path
+    # without credentials, only what is no route at all is told apart: 404
+    expected = {"/playbooks": 301, "/playbooks/nope.md": 404, "/nope": 404}
+    for path in ROUTES:
+        status = _exchange(guarded.port, "HEAD", path, auth)[0]
+        want = expected.get(path, 200) if auth or path == "/nope" else 401
+        assert status == want, path
+
+
+def test_only_get_and_head_are_served(guarded):
+    """Any other method is 405 naming the two, on every route the exporter has."""
+    for path in ROUTES:
+        for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+            status, headers, body = _exchange(guarded.port, method, path, True)
+            if path == "/nope":
+                assert status == 404, (method, path)
+                continue
+            assert (status, headers["allow"], body) == (405, "GET, HEAD",
+                                                        b"use GET or HEAD\n"), (method, path)

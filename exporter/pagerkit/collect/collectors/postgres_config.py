@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg.conninfo
 
-from ...secrets import REDACTOR, Secret
-from ...validation import ParseContext
+from ...secrets import REDACTOR, Secret, only_references
+from ...validation import ParseContext, dotted
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_MAX_DATABASES = 100
@@ -56,6 +57,11 @@ class PostgresConfig:
 
 
 def parse_source(ctx: ParseContext, raw: dict[str, Any]) -> PostgresConfig:
+    if any(not only_references(p) for p in written_passwords(raw["dsn"])):
+        raise ctx.error(("dsn",), f"{dotted((*ctx.key, 'dsn'))} writes password= in the file "
+                                  "(its value is not shown here); take it out of the dsn "
+                                  "and give it as password: ${VAR} or password_file: "
+                                  "/path/to/a/file")
     dsn = Secret(ctx.expand(raw, "dsn"))
     try:
         params = psycopg.conninfo.conninfo_to_dict(dsn.reveal())
@@ -74,6 +80,19 @@ def parse_source(ctx: ParseContext, raw: dict[str, Any]) -> PostgresConfig:
         max_databases=raw.get("max_databases", DEFAULT_MAX_DATABASES),
         size_interval=ctx.duration(raw, "size_interval", DEFAULT_SIZE_INTERVAL),
         queries=queries)
+
+
+def written_passwords(dsn: str) -> list[str]:
+    """The ``password=`` values of a DSN as written in the file, before ``${VAR}``
+    expansion: a key-value string's, or a URI's query parameter. (A URI's
+    ``user:password@`` is scrubbed from every message and log, and left to the user.)"""
+    if dsn.startswith(("postgresql://", "postgres://")):
+        return parse_qs(urlsplit(dsn).query).get("password", [])
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return []  # checked once expanded, with its own message
+    return [str(params["password"])] if "password" in params else []
 
 
 def _query(ctx: ParseContext, index: int, raw: dict[str, Any]) -> QuerySpec:
