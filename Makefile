@@ -29,8 +29,10 @@ validate: $(STAMP)
 services:
 	bash scripts/ensure-services.sh
 
+# DEMO_ARGS="--quiet-start 10": the demo's options (.venv/bin/python scripts/demo.py --help).
+DEMO_ARGS ?=
 demo: $(STAMP) services
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 # The on-call report of the Prometheus at $$PAGERKIT_PROMETHEUS_URL (default
 # 127.0.0.1:9090) and the Alertmanager of alertmanager/routing.yaml; REPORT_ARGS="--since 1h".
@@ -43,6 +45,8 @@ bench: $(STAMP) services
 	$(BIN)/python bench/rabbitmq_bench.py
 	$(BIN)/python bench/report_bench.py
 	$(BIN)/python bench/relay_bench.py
+	$(BIN)/python bench/ha_bench.py
+	$(BIN)/python bench/auth_bench.py
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \

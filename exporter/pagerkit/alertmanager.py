@@ -3,7 +3,8 @@
 An acknowledgement is a silence on the group's labels without ``tier`` (the alertname and
 the team): it matches every escalation tier, so the later tiers stop. Silences are
 replicated across an HA pair by Alertmanager itself, so the relay keeps no state of its
-own: a restarted relay, or a second one, finds every acknowledgement there.
+own: a restarted relay, or a second one, finds every acknowledgement there. Acknowledging
+again, by the same person, extends their silence instead of stacking another.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import requests
 
 from .errors import UserError
 
 DEFAULT_URL = "http://127.0.0.1:9093"
+CLASSIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+REPEAT_SLACK = dt.timedelta(minutes=1)
+"""A repeat of an acknowledgement within a minute (a double tap) changes nothing."""
 COMMENT_PREFIX = "pagerkit ack:"
 """Every acknowledgement's silence comment starts so: the relay expires these silences when
 their alert resolves, and ``pagerkit report`` counts them as acknowledgements."""
@@ -30,7 +35,9 @@ class AlertmanagerDown(Exception):
 
 
 class AlertmanagerRefused(AlertmanagerDown):
-    """An Alertmanager answered 4xx: the request itself is wrong, another peer would agree."""
+    """An Alertmanager answered 4xx: the request itself is wrong, another peer would agree.
+    A kind of ``AlertmanagerDown`` (nothing was done) that a caller can tell apart, to say
+    that Alertmanager answered and what it said."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,9 @@ class Silence:
     ends: dt.datetime
     created_by: str
     comment: str
+    outcome: Literal["created", "extended", "kept"] = "created"
+    """``extended``: the member's earlier acknowledgement of the same labels now lasts
+    longer; ``kept``: it already lasted as long, and nothing changed."""
 
 
 @dataclass(frozen=True)
@@ -70,20 +80,53 @@ class Alertmanagers:
 
     def silence(self, labels: Mapping[str, str], member: str, channel: str, seconds: float,
                 note: str | None = None, now: dt.datetime | None = None) -> Silence:
-        """The acknowledgement: a silence on ``labels``, created by ``member``."""
+        """The acknowledgement: a silence on ``labels``, created by ``member``, until
+        ``seconds`` after ``now``. When ``member`` already acknowledged ``labels`` and that
+        silence is still active, it is that silence (a second POST of a link, a double tap,
+        an SMS reply after the link): never a second one. It is extended when it would end
+        over ``REPEAT_SLACK`` sooner, else kept as it is."""
         start = now or dt.datetime.now(dt.UTC)
         ends = start + dt.timedelta(seconds=seconds)
-        comment = ack_comment(member, channel, note)
-        body = {"matchers": [_matcher(k, v) for k, v in sorted(labels.items())],
-                "startsAt": start.isoformat(), "endsAt": ends.isoformat(),
-                "createdBy": member, "comment": comment}
+        matchers = [*(_matcher(k, v) for k, v in sorted(labels.items())), FIRST_TIER_KEPT]
+        body: dict[str, Any] = {"matchers": matchers, "startsAt": start.isoformat(),
+                                "endsAt": ends.isoformat(), "createdBy": member,
+                                "comment": ack_comment(member, channel, note)}
+        mine = self._acknowledgement_of(labels, member)
+        if mine is not None:
+            if _instant(mine["endsAt"]) >= ends - REPEAT_SLACK:
+                return replace(_silence_of(mine), outcome="kept")
+            # Alertmanager updates a silence in place when its matchers and start stay.
+            body.update(id=mine["id"], startsAt=mine["startsAt"], comment=mine["comment"])
         data = self.call("post", "/api/v2/silences", json=body)
         return Silence(str(data["silenceID"]), labels.get("alertname", ""), labels.get("team"),
-                       ends, member, comment)
+                       ends, member, str(body["comment"]),
+                       "created" if mine is None else "extended")
+
+    def _acknowledgement_of(self, labels: Mapping[str, str], member: str
+                            ) -> dict[str, Any] | None:
+        """``member``'s active acknowledgement whose matchers are exactly ``labels``."""
+        wanted = sorted(labels.items())
+        params = [("filter", matcher_text(k, v)) for k, v in wanted]
+        for silence in self.call("get", "/api/v2/silences", params=params) or []:
+            if (silence.get("status", {}).get("state") == "active"
+                    and silence.get("createdBy") == member
+                    and str(silence.get("comment", "")).startswith(COMMENT_PREFIX)
+                    and len(silence.get("matchers", [])) == len(wanted) + 1
+                    and FIRST_TIER_KEPT in silence.get("matchers", [])
+                    and sorted(silence_labels(silence).items()) == wanted):
+                return dict(silence)
+        return None
+
+    def acknowledged(self, labels: Mapping[str, str]) -> bool:
+        """Whether an active acknowledgement covers an alert with ``labels``: its equality
+        matchers all hold. The relay asks before it sends a page, since an acknowledgement
+        leaves the first tier unmuted (``FIRST_TIER_KEPT``)."""
+        return any(all(labels.get(k) == v for k, v in silence_labels(s).items())
+                   for s in self.acknowledgements())
 
     def alerts(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         """The alerts that match ``labels`` and have not resolved, silenced or not."""
-        params = [("filter", f'{k}="{v}"') for k, v in sorted(labels.items())]
+        params = [("filter", matcher_text(k, v)) for k, v in sorted(labels.items())]
         params += [("active", "true"), ("silenced", "true"), ("inhibited", "true"),
                    ("unprocessed", "true")]
         return list(self.call("get", "/api/v2/alerts", params=params))
@@ -110,6 +153,20 @@ def ack_comment(member: str, channel: str, note: str | None = None) -> str:
     return f"{COMMENT_PREFIX} {member} by {channel}" + (f": {note}" if note else "")
 
 
+def matcher_text(name: str, value: str) -> str:
+    """``name="value"`` as Alertmanager's ``filter`` parameter reads it: a ``"``, a ``\\``
+    or a newline in the value escaped, which it would otherwise refuse with 400 (any other
+    character, unicode too, goes as it is). A name outside Prometheus's classic characters
+    (``service.name``) is quoted, as Alertmanager 0.27 and later read it; an older one
+    refuses it with 400."""
+    quoted = name if CLASSIC_NAME.fullmatch(name) else f'"{_escaped(name)}"'
+    return f'{quoted}="{_escaped(value)}"'
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def silence_labels(silence: Mapping[str, Any]) -> dict[str, str]:
     """A silence's equality matchers, as labels."""
     return {m["name"]: m["value"] for m in silence.get("matchers", [])
@@ -133,14 +190,32 @@ def active_silences(url: str) -> list[Silence]:
         items = Alertmanagers((url,), timeout=10).call("get", "/api/v2/silences")
     except AlertmanagerDown as exc:
         raise _down(url, exc) from None
-    out = []
-    for item in items:
-        equal = silence_labels(item)
-        if item.get("status", {}).get("state") == "active" and "alertname" in equal:
-            out.append(Silence(item["id"], equal["alertname"], equal.get("team"),
-                               dt.datetime.fromisoformat(item["endsAt"].replace("Z", "+00:00")),
-                               item.get("createdBy", ""), item.get("comment", "")))
+    out = [_silence_of(item) for item in items
+           if item.get("status", {}).get("state") == "active"
+           and "alertname" in silence_labels(item)]
     return sorted(out, key=lambda s: s.ends, reverse=True)
+
+
+def _silence_of(item: Mapping[str, Any]) -> Silence:
+    equal = silence_labels(item)
+    return Silence(str(item["id"]), equal.get("alertname", ""), equal.get("team"),
+                   _instant(item["endsAt"]), str(item.get("createdBy", "")),
+                   str(item.get("comment", "")))
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+FIRST_TIER_KEPT: dict[str, Any] = {"name": "tier", "value": "1", "isRegex": False,
+                                   "isEqual": False}
+"""Every acknowledgement's matcher ``tier!="1"``: the silence stops the later tiers but
+leaves the first one unmuted, so that Alertmanager delivers its resolved notification.
+Alertmanager records a muted resolve as never sent: the first tier of the next incident
+of the same alert would look like the same alert still firing, and page no one until
+``repeat_interval``. The relay drops the first tier's page itself while an acknowledgement
+covers it (``Alertmanagers.acknowledged``). Alerts without tiers (warnings) match
+``tier!="1"`` and are silenced as before."""
 
 
 def _matcher(name: str, value: str) -> dict[str, Any]:

@@ -75,12 +75,12 @@ def cmd_relay(args: argparse.Namespace) -> int:
     hyper.wsgi_max_body_size = 2 * config.max_body_bytes  # the app refuses with 400 first
     server = Server(app, hyper)
     _start(server, config.path, config.listen_host, config.listen_port, "relay.listen_address")
-    app.expiry.start()
+    app.start()
     log.info("relay listening on %s:%d, public at %s, Alertmanager %s", config.listen_host,
              server.port, config.public_url, ", ".join(config.alertmanagers))
     _wait_for_signal()
     log.info("shutting down")
-    app.expiry.stop()
+    app.stop()
     server.stop()
     return 0
 
@@ -102,7 +102,10 @@ def _wait_for_signal() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    stop.wait()
+    # Timed: when the kernel hands the signal to another thread, an untimed wait in the
+    # main thread is never interrupted and the handler would not run.
+    while not stop.wait(0.2):
+        pass
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -112,9 +115,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .bundle.validate import format_findings, validate_bundle
+    from .bundle.validate import format_error, format_findings, validate_bundle
 
-    findings = validate_bundle(Path(args.root), metric_catalog())
+    try:
+        findings = validate_bundle(Path(args.root), metric_catalog())
+    except UserError as error:
+        # A CI job reads its format from stdout whatever failed; a person reads stderr.
+        if args.format != "text":
+            sys.stdout.write(format_error(error, args.format))
+        raise
     sys.stdout.write(format_findings(findings, args.format))
     if args.format == "text":
         print(f"{len(findings)} finding(s)" if findings else "ok: the spec, the generated "
@@ -248,14 +257,10 @@ def parse_duration_flag(flag: str, text: str) -> float:
 
 
 def _routing_alertmanager_url(root: Path) -> str | None:
-    import yaml
+    """Read leniently: a routing spec broken elsewhere must not stop an acknowledgement."""
+    from .yamlfile import safe_value
 
-    path = root / "alertmanager" / "routing.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return None
-    value = data.get("alertmanager_url") if isinstance(data, dict) else None
+    value = safe_value(root / "alertmanager" / "routing.yaml", "alertmanager_url")
     return str(value) if value else None
 
 

@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from pagerkit.alertmanager import acknowledge
 from tests.harness.prometheus_process import stop_process, wait_ready
 
@@ -127,6 +129,17 @@ class AlertmanagerProcess:
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
         self.log.flush()
         wait_ready("alertmanager", self.proc, self.url, self.storage / "log")
+
+    def restart(self) -> None:
+        """SIGTERM and start again on the same port and data directory, as a deploy does:
+        silences and the notification log survive (Alertmanager writes them on SIGTERM),
+        alerts do not, until Prometheus sends them again."""
+        self.stop(remove=False)
+        self.start()
+
+    def started(self) -> str:
+        """When this run of Alertmanager started, as its status says."""
+        return str(requests.get(f"{self.url}/api/v2/status", timeout=5).json()["uptime"])
 
     def silence(self, alertname: str, seconds: float = 3600) -> str:
         """The acknowledgement: what `pagerkit ack` and the relay create."""

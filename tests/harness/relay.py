@@ -56,6 +56,29 @@ teams:
 """
 
 
+HOSTILE_URLS = (
+    "javascript:alert(document.domain)",
+    "JaVaScRiPt:alert(1)",
+    " javascript:alert(1)",
+    "\tjavascript:alert(1)",
+    "\njavascript:alert(1)",
+    "\x00javascript:alert(1)",
+    "java\nscript:alert(1)",
+    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+    "DATA:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    " VBScript:msgbox(1)",
+    "https:evil.example.com",  # no host: some browsers would go there anyway
+    "//evil.example.com/x",  # no scheme: it takes the page's
+    "ftp://files.example.com/playbook.md",
+    "http://",
+    "https://ok.example.com/ playbook",  # a blank inside: never one URL
+    "",
+)
+"""``runbook_url`` annotations that must never become a link: other schemes, whatever their
+case or the blanks before them, and addresses without a host."""
+
+
 def routing_yaml(relay: str, chat: str, password_file: Path, step: int = 5) -> str:
     from pagerkit.oncall.routing import WEEKDAYS
 
@@ -74,7 +97,8 @@ def write_secrets(folder: Path) -> Path:
 
 
 def relay_yaml(folder: Path, port: int, routing_file: Path, alertmanagers: list[str],
-               provider_url: str, expire_interval: str = "1s") -> Path:
+               provider_url: str, expire_interval: str = "500ms",
+               resend_window: str = "5s") -> Path:
     members = "\n".join(f"    {name}: {{phone: \"{phone}\", pushover_user_key: u{name}{'0' * 24}}}"
                         for name, phone in PHONES.items())
     path = folder / "relay.yaml"
@@ -94,6 +118,7 @@ def relay_yaml(folder: Path, port: int, routing_file: Path, alertmanagers: list[
             api_url: {provider_url}
           pushover: {{token: {PUSHOVER_TOKEN}, api_url: {provider_url}}}
           expire_interval: {expire_interval}
+          resend_window: {resend_window}
           provider_timeout: 5s
           alertmanager_timeout: 2s
         """) + "  members:\n" + members + "\n")
@@ -101,7 +126,7 @@ def relay_yaml(folder: Path, port: int, routing_file: Path, alertmanagers: list[
 
 
 class RunningRelay:
-    """The relay in this process, on its configured port, with its expiry loop."""
+    """The relay in this process, on its configured port, with its loops running."""
 
     def __init__(self, config: Path, clock: Callable[[], float] = time.time) -> None:
         self.config = load_relay_config(str(config))
@@ -109,7 +134,7 @@ class RunningRelay:
         self.server = Server(self.app, hypercorn_config(self.config.listen_host,
                                                         self.config.listen_port, None))
         self.server.start()
-        self.app.expiry.start()
+        self.app.start()
         self.url = self.config.public_url
 
     def post(self, path: str, body: Any, auth: tuple[str, str] | None = (
@@ -119,7 +144,7 @@ class RunningRelay:
                              headers={"Content-Type": "application/json"})
 
     def stop(self) -> None:
-        self.app.expiry.stop()
+        self.app.stop()
         self.server.stop()
 
 

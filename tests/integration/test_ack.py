@@ -33,7 +33,7 @@ def test_ack_creates_the_silence_and_lists_it(alertmanager, capsys):
     silences = requests.get(f"{alertmanager.url}/api/v2/silences", timeout=5).json()
     assert len(silences) == 1
     assert {(m["name"], m["value"]) for m in silences[0]["matchers"]} == {
-        ("alertname", "JobsWaitingTooLong"), ("team", "platform")}
+        ("alertname", "JobsWaitingTooLong"), ("team", "platform"), ("tier", "1")}
     assert main(["ack", "--list", *args]) == 0
     listed = capsys.readouterr().out
     assert listed.startswith("JobsWaitingTooLong team=platform until ")

@@ -7,9 +7,11 @@ the page goes to the person the command names.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..durations import parse_duration
@@ -20,6 +22,15 @@ from . import schedule as sch
 ROUTING_PATH = Path("alertmanager/routing.yaml")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_HORIZON = 8 * 7 * 86400.0
+DEFAULT_PROVIDERS = {"push": ("pushover",), "sms": ("twilio",), "voice": ("twilio",)}
+"""The relay's providers per channel when the spec names none: one each, no failover."""
+SLACK_HOSTS = ("hooks.slack.com",)
+TOKEN_HOSTS = (*SLACK_HOSTS, "discord.com", "discordapp.com", "outlook.office.com",
+               "webhook.office.com", "chat.googleapis.com", "api.telegram.org",
+               "hooks.zapier.com")
+"""Chat services whose webhook URL is itself the credential."""
+TOKEN_SEGMENT = re.compile(r"^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_-]{16,}$")
+"""A path segment that looks like a token (Mattermost's and Rocket.Chat's hook ids)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,9 @@ class RoutingSpec:
     relay_auth: tuple[str, str] | None
     """(username, password_file) Alertmanager's webhooks to the relay carry."""
     teams: tuple[Team, ...]
+    providers: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_PROVIDERS))
+    """Per channel, the providers the relay tries in order (``providers`` in the spec)."""
 
     def team(self, name: str) -> Team | None:
         return next((t for t in self.teams if t.name == name), None)
@@ -111,7 +125,9 @@ def load_routing_file(path: Path, name: str | None = None) -> RoutingSpec:
                                 'set alertmanager_version: "0.26"')
     auth = raw.get("relay_auth")
     return RoutingSpec(doc, version, raw["relay_url"], dict(raw.get("timing", {})),
-                       (auth["username"], auth["password_file"]) if auth else None, teams)
+                       (auth["username"], auth["password_file"]) if auth else None, teams,
+                       {**DEFAULT_PROVIDERS, **{channel: tuple(order) for channel, order
+                                                in raw.get("providers", {}).items()}})
 
 
 def _team(doc: YamlDocument, key: tuple[str | int, ...], raw: dict[str, Any],
@@ -134,6 +150,8 @@ def _team(doc: YamlDocument, key: tuple[str | int, ...], raw: dict[str, Any],
                       for i, o in enumerate(raw.get("overrides", [])))
     escalation = _escalation(doc, key, raw.get("escalation"), members)
     hours = raw.get("working_hours")
+    if "webhook_url" in raw.get("chat", {}):
+        _check_webhook_url(doc, (*key, "chat", "webhook_url"), raw["chat"]["webhook_url"])
     start = _first_instant(raw["schedule"], tz)
     return Team(raw["name"], tz, members, schedule, overrides, escalation,
                 WorkingHours(tuple(hours["weekdays"]), hours["start"], hours["end"])
@@ -184,6 +202,37 @@ def _escalation(doc: YamlDocument, key: tuple[str | int, ...], raw: list[dict[st
                             f"tier {tier.number} starts after tier {i}; list tiers in order of "
                             "their delay, each later than the one before")
     return tiers
+
+
+def _check_webhook_url(doc: YamlDocument, key: tuple[str | int, ...], url: str) -> None:
+    """The generated alertmanager.yml is checked in, and the URL would be written into it
+    as is; Alertmanager 0.25 cannot read a webhook's URL from a file, Slack's it can."""
+    problem = token_in_url(url)
+    if problem is None:
+        return
+    host = (urlsplit(url).hostname or "").lower()
+    fix = ("write the URL into a file that Alertmanager and the relay read, and name it "
+           "in slack_api_url_file instead") if host in SLACK_HOSTS else \
+        ("send chat through a Slack incoming webhook named by slack_api_url_file, or a "
+         "webhook whose URL holds no secret")
+    raise doc.error(key, f"{dotted(key)} {problem} (the URL is not shown here), and would "
+                         f"be written into the checked-in alertmanager.yml; {fix}")
+
+
+def token_in_url(url: str) -> str | None:
+    """What in a webhook URL is a secret, or None: userinfo, a query string, the URL of
+    a service whose webhook URL is the credential, or a path segment like a token."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.username or parts.password:
+        return "carries user:password@"
+    if parts.query:
+        return "carries a query string, where tokens go"
+    if any(host == h or host.endswith(f".{h}") for h in TOKEN_HOSTS):
+        return f"is a {host} webhook, whose URL is its secret"
+    if any(TOKEN_SEGMENT.match(segment) for segment in parts.path.split("/")):
+        return "carries a token in its path"
+    return None
 
 
 def _first_instant(raw: dict[str, Any], tz: str) -> dt.datetime:

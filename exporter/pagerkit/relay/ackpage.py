@@ -1,7 +1,8 @@
 """The acknowledgement pages: small, readable on a phone at 3 a.m., no script.
 
-A GET only shows; the buttons POST. Messaging apps fetch links to preview them, and a
-preview must never acknowledge.
+A GET (or HEAD) only shows; the buttons POST. Messaging apps fetch links to preview them,
+and a preview must never acknowledge. Only http and https addresses become links: the
+playbook's comes from an annotation, which is anyone's to write.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import html
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .links import AckTarget
+from .links import AckTarget, start_of
+from .texts import web_url
 
 CHOICES = (("30m", "30 minutes", 1800.0), ("2h", "2 hours", 7200.0))
 HEADERS = [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
@@ -37,22 +39,27 @@ def when(at: dt.datetime, timezone: str) -> str:
 
 
 def alert_page(target: AckTarget, alerts: list[dict[str, Any]], timezone: str,
-               now: dt.datetime) -> bytes:
-    """What fires and since when, who is paged, the playbook, and the two buttons."""
+               now: dt.datetime, acknowledged: bool = False) -> bytes:
+    """What fires and since when, who is paged, the playbook, and the two buttons; no
+    button when the incident the link was sent for is over, even if a later one fires.
+    ``acknowledged``: an acknowledgement covers the group (it leaves the first tier
+    unmuted, so the alerts' own silenced state does not say it)."""
     name = target.labels.get("alertname", "alert")
     e = html.escape
     if not alerts:
         return page(f"{name}: resolved", f"<h1>{e(name)}</h1><p class=\"ok\">Nothing fires "
                     "any more: it resolved. There is nothing to acknowledge.</p>")
-    first = min(alerts, key=lambda a: a["startsAt"])
-    since = _time(first["startsAt"])
+    first = min(alerts, key=start_of)
+    since = start_of(first)
+    if not target.goes_on(alerts):
+        return ended_page(name, since, timezone)
     minutes = max(int((now - since).total_seconds() // 60), 0)
     silenced = [a for a in alerts if a.get("status", {}).get("silencedBy")]
     rows = "".join(f"<tr><td>{e(a.get('annotations', {}).get('summary', name))}</td>"
                    f"<td>{e(_labels(a))}</td></tr>" for a in _one_per_tier(alerts))
-    book = first.get("annotations", {}).get("runbook_url")
+    book = web_url(first.get("annotations", {}).get("runbook_url"))
     state = ("<p class=\"ok\">Already acknowledged; acknowledging again extends it.</p>"
-             if silenced and len(silenced) == len(alerts) else "")
+             if acknowledged or (silenced and len(silenced) == len(alerts)) else "")
     buttons = "".join(f"<button type=\"submit\" name=\"for\" value=\"{v}\">Acknowledge for "
                       f"{label}</button>" for v, label, _ in CHOICES)
     body = (f"<h1>{e(name)}</h1>"
@@ -66,9 +73,21 @@ def alert_page(target: AckTarget, alerts: list[dict[str, Any]], timezone: str,
     return page(f"{name}: acknowledge", body)
 
 
+def ended_page(name: str, since: dt.datetime, timezone: str) -> bytes:
+    """An old link (or one from the chat) opened while a later incident fires: it was sent
+    for an incident that is over, and it acknowledges nothing else."""
+    e = html.escape
+    return page(f"{name}: this incident has ended",
+                f"<h1>{e(name)}</h1><p class=\"ok\" id=\"result\">The incident this link "
+                "was sent for has ended. This link acknowledges nothing else.</p>"
+                f"<p>{e(name)} fires again since {e(when(since, timezone))}: that is a later "
+                "incident. Use the link of its own page, or <code>pagerkit ack</code>.</p>")
+
+
 def acknowledged_page(target: AckTarget, until: dt.datetime, timezone: str,
                       book: str | None) -> bytes:
     name = html.escape(target.labels.get("alertname", "alert"))
+    book = web_url(book)
     link = (f"<p><a href=\"{html.escape(book)}\" rel=\"noreferrer\">Open the playbook</a></p>"
             if book else "")
     return page(f"{name}: acknowledged",
@@ -78,21 +97,19 @@ def acknowledged_page(target: AckTarget, until: dt.datetime, timezone: str,
                 f"acknowledgement ends and the next incident pages again.</p>{link}")
 
 
-def not_acknowledged_page(name: str, reason: str) -> bytes:
+def not_acknowledged_page(name: str, reason: str, again: bool = True) -> bytes:
+    """``again``: whether trying again may help (not when Alertmanager refused it)."""
+    retry = "Try again in a moment, or acknowledge" if again else "Acknowledge"
     return page(f"{name}: NOT acknowledged",
                 f"<h1>{html.escape(name)}</h1><p class=\"bad\" id=\"result\">NOT acknowledged: "
-                f"{html.escape(reason)}.</p><p>The escalation goes on. Try again in a moment, "
-                "or acknowledge with <code>pagerkit ack</code> or the Alertmanager UI.</p>")
+                f"{html.escape(reason)}.</p><p>The escalation goes on. {retry} with "
+                "<code>pagerkit ack</code> or the Alertmanager UI.</p>")
 
 
 def refused_page(reason: str) -> bytes:
     return page("Not acknowledged", f"<h1>Not acknowledged</h1><p class=\"bad\" id=\"result\">"
                 f"{html.escape(reason)}: nothing was acknowledged.</p><p>Use the link of the "
                 "newest page, or <code>pagerkit ack</code>.</p>")
-
-
-def _time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _labels(alert: dict[str, Any]) -> str:

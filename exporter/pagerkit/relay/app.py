@@ -3,24 +3,25 @@
 Alertmanager posts each page to ``/page/<team>/<member>/<channel>``. The relay sends it
 once per group, tier and member (retries and an HA pair's copies are recognised) with a
 signed link to ``/a/<token>``, where a POST acknowledges. A key press (``/twilio/voice``)
-and an SMS reply (``/twilio/sms``) acknowledge too, when Twilio's signature is valid.
+and an SMS reply (``/twilio/sms``) acknowledge too, when Twilio's signature is valid
+(``acks``). HEAD answers as GET does, without the body.
 
-Every acknowledgement is an Alertmanager silence; a background loop (relay_expiry.py)
-expires those whose alert resolved. The relay's own memory only holds the duplicate
-filter, so a restart loses nothing that matters and two relays behind one address act as
-one.
+Every acknowledgement is an Alertmanager silence; a background loop (``expiry``) expires
+those whose alert resolved. The relay's own memory (``memory``) only holds the duplicate
+filters and the last hour's SMS pages, so a restart loses little, and two relays behind one
+address act as one but for an SMS reply, which acknowledges what the relay that got it sent.
+Relays beside different Alertmanager peers ask each other before a page goes out
+(``peers``, ``/-/peer/page``) and share the Watchdog's heartbeat (``/-/peer/state``,
+``heartbeat``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
+import json
 import logging
-import re
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import generate_latest
@@ -28,17 +29,23 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from ..alertmanager import AlertmanagerDown, Alertmanagers
+from ..alertmanager import Alertmanagers
 from . import ackpage as pages
+from .acks import Acknowledgements
+from .acks import html_response as _html
+from .acks import text_response as _text
 from .config import RelayConfig
 from .expiry import Expiry
-from .links import AckTarget, BadLink, LinkSigner
+from .failover import Page, failover_for, voice_page
+from .heartbeat import PipelineWatch, playbook_of
+from .links import AckTarget, LinkSigner
+from .memory import SentPages
 from .metrics import RelayMetrics
+from .peers import DUPLICATE, SEND, Peers, page_key
 from .providers import ProviderError, PushoverSender, TwilioSender, post_chat
 from .texts import (
     BadNotification,
     Notification,
-    chat_ack_text,
     chat_page_text,
     parse_notification,
     push_fields,
@@ -48,8 +55,7 @@ from .texts import (
 
 log = logging.getLogger("pagerkit.relay")
 
-SMS_ACK = re.compile(r"\s*ack(?:\s+(30m|2h))?\s*", re.IGNORECASE)
-KEY_PRESS_SECONDS = SMS_SECONDS = 1800.0
+__all__ = ["RelayApp", "SentPages"]
 URLS = Map([
     Rule("/", endpoint="landing", methods=["GET"]),
     Rule("/-/healthy", endpoint="healthy", methods=["GET"]),
@@ -57,36 +63,12 @@ URLS = Map([
     Rule("/page/<team>/<member>/<any(push,sms,voice):channel>", endpoint="page",
          methods=["POST"]),
     Rule("/heartbeat", endpoint="heartbeat", methods=["POST"]),
+    Rule("/-/peer/page", endpoint="peer_page", methods=["POST"]),
+    Rule("/-/peer/state", endpoint="peer_state", methods=["GET"]),
     Rule("/a/<token>", endpoint="ack_link", methods=["GET", "POST"]),
     Rule("/twilio/voice", endpoint="key_press", methods=["POST"]),
     Rule("/twilio/sms", endpoint="sms_reply", methods=["POST"]),
 ], strict_slashes=False)
-
-
-class SentPages:
-    """The duplicate filter: a page's key is claimed before it is sent and released if the
-    send fails, so a retry sends it then. Bounded, and forgotten after ``ttl``."""
-
-    def __init__(self, ttl: float = 86400.0, size: int = 10000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._seen: OrderedDict[tuple[Any, ...], float] = OrderedDict()
-        self._lock = threading.Lock()
-        self.ttl, self.size, self.clock = ttl, size, clock
-
-    def claim(self, key: tuple[Any, ...]) -> bool:
-        now = self.clock()
-        with self._lock:
-            while self._seen and (len(self._seen) >= self.size
-                                  or next(iter(self._seen.values())) < now - self.ttl):
-                self._seen.popitem(last=False)
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            return True
-
-    def release(self, key: tuple[Any, ...]) -> None:
-        with self._lock:
-            self._seen.pop(key, None)
 
 
 class RelayApp:
@@ -97,20 +79,39 @@ class RelayApp:
         self.signer = LinkSigner(config.signing_key.reveal(), config.link_ttl, clock)
         self.am = Alertmanagers(config.alertmanagers, config.alertmanager_timeout)
         self.sent = SentPages()
+        self.peers = Peers(config.peering, config.webhook_auth, self.sent, self.metrics, clock)
         self.twilio = TwilioSender(config.twilio, config.provider_timeout) \
             if config.twilio else None
         self.pushover = PushoverSender(*config.pushover, config.provider_timeout) \
             if config.pushover else None
-        self.expiry = Expiry(self.am, self.metrics, config.expire_interval)
+        self.failover = failover_for(config, self.metrics, self.twilio, self.pushover)
+        self.watch = PipelineWatch(config, self.peers, self.metrics, self.twilio,
+                                   self.pushover, self._announce, clock)
+        self.expiry = Expiry(self.am, self.metrics, config.expire_interval,
+                             config.resend_window)
+        self.acks = Acknowledgements(config, self.am, self.signer, self.metrics, self.twilio,
+                                     self._announce, clock)
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+    def start(self) -> None:
+        """Start the relay's loops: the expiry of acknowledgements and the heartbeat watch."""
+        self.expiry.start()
+        self.watch.start()
+
+    def stop(self) -> None:
+        self.watch.stop()
+        self.expiry.stop()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
         try:
             endpoint, args = URLS.bind_to_environ(environ).match()
             response = getattr(self, f"on_{endpoint}")(request, **args)
         except HTTPException as exc:
             response = exc.get_response()
-        return response(environ, start_response)
+        body: Iterable[bytes] = response(environ, start_response)
+        # Werkzeug answers HEAD with no body at all, and Hypercorn's WSGI side sends the
+        # status only with a first chunk of body: without one empty chunk, a HEAD gets 500.
+        return body if request.method != "HEAD" else [b""]
 
     # --- Alertmanager's side -------------------------------------------------------------
 
@@ -130,7 +131,7 @@ class RelayApp:
             return _text(f"{exc}\n", 400)
         if not notification.firing:
             self.metrics.notifications.labels(channel, "resolved").inc()
-            self.expiry.wake()
+            self.expiry.wake(notification.ack_labels)
             return _text("resolved\n")
         return self._send(notification)
 
@@ -138,8 +139,20 @@ class RelayApp:
         refused = self._refuse_webhook(request)
         if refused is not None:
             return refused
-        self.metrics.heartbeat.set(self.clock())
+        self.watch.heard(playbook_of(request.get_data()))
         return _text("ok\n")
+
+    def on_peer_page(self, request: Request) -> Response:
+        """A peer relay's claim of a page, or its news that it sent or gave it up."""
+        refused = self._refuse_webhook(request)
+        if refused is not None:
+            return refused
+        body = request.get_json(silent=True)
+        return _json(self.peers.answer(body if isinstance(body, dict) else {}))
+
+    def on_peer_state(self, request: Request) -> Response:
+        """What a peer relay polls: this relay's name, its heartbeat and its alarm."""
+        return self._refuse_webhook(request) or _json(self.watch.state())
 
     def _refuse_webhook(self, request: Request) -> Response | None:
         auth = self.config.webhook_auth
@@ -159,19 +172,24 @@ class RelayApp:
         return None
 
     def _send(self, n: Notification) -> Response:
-        key = n.dedup_key()
-        if not self.sent.claim(key):
-            self.metrics.notifications.labels(n.channel, "duplicate").inc()
-            return _text("duplicate: already sent\n")
+        if self.acks.covers(n.ack_labels):
+            self.metrics.notifications.labels(n.channel, "acknowledged").inc()
+            return _text("acknowledged already: not sent\n")
+        key = page_key(n.dedup_key())
+        claimed = self.peers.claim(key)
+        if claimed != SEND:
+            self.metrics.notifications.labels(n.channel, claimed).inc()
+            return _text("duplicate: already sent\n" if claimed == DUPLICATE else
+                         "duplicate: a peer relay sent it\n")
         started = time.perf_counter()
         try:
             ref = self._deliver(n)
         except ProviderError as exc:
-            self.sent.release(key)
+            self.peers.failed(key)
             self.metrics.notifications.labels(n.channel, "failed").inc()
-            self.metrics.provider_errors.labels(exc.provider).inc()
             log.warning("page to %s by %s failed: %s", n.member, n.channel, exc)
             return _text(f"not sent: {exc}\n", 502)
+        self.peers.sent_ok(key)
         self.metrics.send_seconds.labels(n.channel).observe(time.perf_counter() - started)
         self.metrics.notifications.labels(n.channel, "sent").inc()
         log.info("paged %s by %s for %s (tier %s): %s", n.member, n.channel,
@@ -183,151 +201,37 @@ class RelayApp:
     def _deliver(self, n: Notification) -> str:
         contact = self.config.contacts[n.member]
         if n.channel == "push":
-            if self.pushover is None or contact.pushover_user_key is None:
+            if contact.pushover_user_key is None:
                 raise ProviderError("pushover", f"no Pushover key for {n.member}")
-            return self.pushover.push(contact.pushover_user_key,
-                                      push_fields(n, self.link(n.member, "push", n)))
-        if self.twilio is None or contact.phone is None:
-            raise ProviderError("twilio", f"no phone or Twilio account for {n.member}")
+            return str(self.failover.deliver(Page(
+                "push", user_key=contact.pushover_user_key,
+                fields=push_fields(n, self.link(n.member, "push", n)))))
+        if contact.phone is None:
+            raise ProviderError("twilio", f"no phone for {n.member}")
         if n.channel == "sms":
-            return self.twilio.sms(contact.phone, sms_text(
-                n, self.link(n.member, "sms", n), self.config.sms_max_chars))
-        token = self.signer.token(AckTarget(n.member, "voice", n.ack_labels))
+            ref = str(self.failover.deliver(Page("sms", contact.phone, sms_text(
+                n, self.link(n.member, "sms", n), self.config.sms_max_chars))))
+            self.acks.sms_pages.add(AckTarget(n.member, "sms", n.ack_labels, n.started))
+            return ref
+        token = self.signer.token(AckTarget(n.member, "voice", n.ack_labels, n.started))
         gather = f"{self.config.public_url}/twilio/voice?t={token}"
-        return self.twilio.call(contact.phone, voice_twiml(n, gather))
+        return str(self.failover.deliver(voice_page(n, contact.phone, voice_twiml(n, gather))))
 
     def link(self, member: str, channel: str, n: Notification) -> str:
-        token = self.signer.token(AckTarget(member, channel, n.ack_labels))
+        """The signed link to the page that acknowledges this incident of ``n``'s group."""
+        token = self.signer.token(AckTarget(member, channel, n.ack_labels, n.started))
         return f"{self.config.public_url}/a/{token}"
 
     # --- the person's side ---------------------------------------------------------------
 
     def on_ack_link(self, request: Request, token: str) -> Response:
-        try:
-            target = self.signer.target(token)
-        except BadLink as exc:
-            return _html(pages.refused_page(str(exc)), 403)
-        zone = self._timezone(target.member)
-        name = target.labels.get("alertname", "alert")
-        try:
-            alerts = self.am.alerts(target.labels)
-        except AlertmanagerDown as exc:
-            self.metrics.alertmanager_errors.inc()
-            log.warning("no Alertmanager answered for %s: %s", name, exc)
-            return _html(pages.not_acknowledged_page(name, "no Alertmanager can be reached"),
-                         503)
-        if request.method == "GET" or not alerts:
-            now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-            return _html(pages.alert_page(target, alerts, zone, now))
-        choice = {v: s for v, _, s in pages.CHOICES}.get(request.form.get("for", ""))
-        if choice is None:
-            return _html(pages.not_acknowledged_page(name, "choose 30 minutes or 2 hours"),
-                         400)
-        try:
-            until = self.acknowledge(target, "link", choice, alerts)
-        except AlertmanagerDown:
-            return _html(pages.not_acknowledged_page(name, "no Alertmanager can be reached"),
-                         503)
-        book = next((a.get("annotations", {}).get("runbook_url") for a in alerts), None)
-        return _html(pages.acknowledged_page(target, until, zone, book))
+        return self.acks.on_link(request, token)
 
     def on_key_press(self, request: Request) -> Response:
-        from twilio.twiml.voice_response import VoiceResponse
-
-        if not self._signed(request):
-            return _text("invalid Twilio signature\n", 403)
-        answer = VoiceResponse()
-        try:
-            target = self.signer.target(request.args.get("t", ""))
-        except BadLink as exc:
-            answer.say(f"{exc}. Nothing was acknowledged.")
-            return _xml(str(answer))
-        if request.form.get("Digits") != "1":
-            answer.say("Not acknowledged. The escalation goes on. Goodbye.")
-            return _xml(str(answer))
-        try:
-            self.acknowledge(target, "key_press", KEY_PRESS_SECONDS)
-            answer.say("Acknowledged for 30 minutes. The later tiers will not page. Goodbye.")
-        except AlertmanagerDown:
-            answer.say("Alertmanager cannot be reached. The page is NOT acknowledged. "
-                       "Use the link in the message, or pagerkit ack.")
-        return _xml(str(answer))
+        return self.acks.on_key_press(request)
 
     def on_sms_reply(self, request: Request) -> Response:
-        from twilio.twiml.messaging_response import MessagingResponse
-
-        if not self._signed(request):
-            return _text("invalid Twilio signature\n", 403)
-        member = next((name for name, c in self.config.contacts.items()
-                       if c.phone and c.phone == request.form.get("From")), None)
-        answer = MessagingResponse()
-        match = SMS_ACK.fullmatch(request.form.get("Body", ""))
-        if member is None or match is None:
-            answer.message("Not understood: reply ACK (or ACK 2h) to acknowledge your page."
-                           if member else "This number is not a pagerkit member's.")
-            return _xml(str(answer))
-        seconds = 7200.0 if (match.group(1) or "").lower() == "2h" else SMS_SECONDS
-        try:
-            names = self._acknowledge_member(member, seconds)
-        except AlertmanagerDown:
-            answer.message("NOT acknowledged: Alertmanager cannot be reached. Use the link.")
-            return _xml(str(answer))
-        answer.message(f"Acknowledged {', '.join(names)}." if names
-                       else "Nothing of yours is paging: nothing to acknowledge.")
-        return _xml(str(answer))
-
-    def _acknowledge_member(self, member: str, seconds: float) -> list[str]:
-        """An SMS reply names no alert: it acknowledges every critical alert of the
-        member's teams that still pages (not silenced)."""
-        names = []
-        for team in self.config.routing.teams:
-            if member not in {m.name for m in team.members}:
-                continue
-            alerts = self.am.alerts({"team": team.name, "severity": "critical"})
-            paging = {a["labels"]["alertname"] for a in alerts
-                      if a.get("status", {}).get("state") == "active"}
-            for alertname in sorted(paging):
-                labels = {"alertname": alertname, "team": team.name}
-                own = [a for a in alerts if a["labels"]["alertname"] == alertname]
-                self.acknowledge(AckTarget(member, "sms", labels), "reply", seconds, own)
-                names.append(alertname)
-        return names
-
-    def acknowledge(self, target: AckTarget, method: str, seconds: float,
-                    alerts: list[dict[str, Any]] | None = None) -> dt.datetime:
-        """The silence, the metrics and the chat announcement; ``AlertmanagerDown`` when no
-        Alertmanager took it (then nothing is announced). ``method``: link, reply or
-        key_press."""
-        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
-        how = f"{target.channel} {method.replace('_', ' ')}"
-        try:
-            silence = self.am.silence(target.labels, target.member, how, seconds, now=now)
-        except AlertmanagerDown as exc:
-            self.metrics.alertmanager_errors.inc()
-            log.warning("acknowledgement of %s by %s NOT made: %s", target.labels,
-                        target.member, exc)
-            raise
-        self.metrics.acks.labels(target.channel, method).inc()
-        self._observe_time_to_ack(target, alerts, now)
-        log.info("%s acknowledged %s by %s until %s (silence %s)", target.member,
-                 target.labels, how, silence.ends, silence.id)
-        team = self.config.routing.team(target.labels.get("team", ""))
-        if team is not None:
-            self._announce(team.name, chat_ack_text(target.member, target.labels, how, now,
-                                                    silence.ends,
-                                                    self._timezone(target.member)))
-        return silence.ends
-
-    def _observe_time_to_ack(self, target: AckTarget, alerts: list[dict[str, Any]] | None,
-                             now: dt.datetime) -> None:
-        try:
-            alerts = alerts if alerts is not None else self.am.alerts(target.labels)
-        except AlertmanagerDown:
-            return
-        starts = [a["startsAt"] for a in alerts if a["labels"].get("tier", "1") == "1"]
-        if starts:
-            first = dt.datetime.fromisoformat(min(starts).replace("Z", "+00:00"))
-            self.metrics.time_to_ack.observe(max((now - first).total_seconds(), 0.0))
+        return self.acks.on_sms_reply(request)
 
     def _announce(self, team_name: str, text: str) -> None:
         team = self.config.routing.team(team_name)
@@ -338,20 +242,6 @@ class RelayApp:
         except ProviderError as exc:
             self.metrics.provider_errors.labels(exc.provider).inc()
             log.warning("chat announcement for team %s failed: %s", team_name, exc)
-
-    def _signed(self, request: Request) -> bool:
-        if self.twilio is None:
-            return False
-        url = self.config.public_url + request.full_path.rstrip("?")
-        return self.twilio.signed(url, request.form,
-                                  request.headers.get("X-Twilio-Signature", ""))
-
-    def _timezone(self, member: str) -> str:
-        for team in self.config.routing.teams:
-            for m in team.members:
-                if m.name == member:
-                    return m.timezone
-        return "UTC"
 
     # --- for Prometheus and people -------------------------------------------------------
 
@@ -367,13 +257,5 @@ class RelayApp:
                                 "metrics\">metrics</a></p>"))
 
 
-def _text(body: str, status: int = 200) -> Response:
-    return Response(body, status, content_type="text/plain; charset=utf-8")
-
-
-def _html(body: bytes, status: int = 200) -> Response:
-    return Response(body, status, headers=pages.HEADERS)
-
-
-def _xml(body: str) -> Response:
-    return Response(body, 200, content_type="application/xml")
+def _json(data: dict[str, Any]) -> Response:
+    return Response(json.dumps(data), 200, content_type="application/json")

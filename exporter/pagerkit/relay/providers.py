@@ -1,6 +1,7 @@
 """The relay's outgoing messages: SMS and calls through Twilio, pushes through Pushover, and
-posts to a team's chat. Each raises ``ProviderError`` on any failure, so the relay answers
-Alertmanager 5xx and Alertmanager retries."""
+posts to a team's chat. Each raises ``ProviderError`` on any failure; ``failover`` then
+tries the channel's next provider, and when every one failed the relay answers Alertmanager
+5xx and Alertmanager retries."""
 
 from __future__ import annotations
 
@@ -14,9 +15,21 @@ from .config import Twilio
 
 
 class ProviderError(Exception):
-    def __init__(self, provider: str, message: str) -> None:
+    """``retry``: the provider surely sent nothing and may take it on a second try (a 5xx,
+    a refused connection); after a timeout it may have sent, so the next provider goes."""
+
+    def __init__(self, provider: str, message: str, *, retry: bool = False) -> None:
         super().__init__(f"{provider}: {REDACTOR.scrub(message)}")
         self.provider = provider
+        self.retry = retry
+
+
+def request_error(provider: str, exc: requests.exceptions.RequestException) -> ProviderError:
+    """A transport failure as a ``ProviderError``: a connection that failed is worth a
+    retry, a request that timed out is not (the provider may have taken it)."""
+    retry = isinstance(exc, requests.exceptions.ConnectionError) and \
+        not isinstance(exc, requests.exceptions.ReadTimeout)
+    return ProviderError(provider, f"{type(exc).__name__}: {exc}", retry=retry)
 
 
 class TwilioSender:
@@ -47,14 +60,16 @@ class TwilioSender:
         return bool(signature) and bool(self.validator.validate(url, params, signature))
 
     def _create(self, create: Any) -> str:
-        from twilio.base.exceptions import TwilioException
+        from twilio.base.exceptions import TwilioException, TwilioRestException
 
         try:
             return str(create().sid)
+        except TwilioRestException as exc:
+            raise ProviderError("twilio", str(exc), retry=exc.status >= 500) from None
         except TwilioException as exc:
             raise ProviderError("twilio", str(exc)) from None
         except requests.exceptions.RequestException as exc:
-            raise ProviderError("twilio", f"{type(exc).__name__}: {exc}") from None
+            raise request_error("twilio", exc) from None
 
 
 class PushoverSender:
@@ -67,10 +82,11 @@ class PushoverSender:
         try:
             response = self.session.post(self.url, data=data, timeout=self.timeout)
         except requests.exceptions.RequestException as exc:
-            raise ProviderError("pushover", f"{type(exc).__name__}: {exc}") from None
+            raise request_error("pushover", exc) from None
         if response.status_code != 200:
             raise ProviderError("pushover", f"{response.status_code} "
-                                            f"{response.text.strip()[:200]}")
+                                            f"{response.text.strip()[:200]}",
+                                retry=response.status_code >= 500)
         return str(response.json().get("request", ""))
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import jsonschema
@@ -60,6 +62,12 @@ class Notification:
         return (self.firing_alerts or self.alerts)[0]
 
     @property
+    def started(self) -> int:
+        """When the incident started (Unix seconds): its earliest firing alert's start. An
+        acknowledgement link is valid for this incident only."""
+        return int(min(a.starts_at for a in (self.firing_alerts or self.alerts)).timestamp())
+
+    @property
     def tier(self) -> str:
         return self.group_labels.get("tier") or self.first.labels.get("tier", "1")
 
@@ -103,7 +111,29 @@ def summary(n: Notification) -> str:
 
 
 def playbook(n: Notification) -> str | None:
-    return n.first.annotations.get("runbook_url") or None
+    """The first alert's ``runbook_url``, if it is a web address (``web_url``)."""
+    return web_url(n.first.annotations.get("runbook_url"))
+
+
+def web_url(text: str | None) -> str | None:
+    """``text`` if it is an http or https URL with a host, else None. Annotations are
+    anyone's to write, and a ``javascript:`` or ``data:`` address behind a link runs when a
+    tired person taps it; a browser also ignores leading blanks and control characters
+    (`` javascript:``), so any of them anywhere refuses the whole text."""
+    if not text or any(c.isspace() or unicodedata.category(c).startswith("C") for c in text):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    return text if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+def slack_escaped(text: str) -> str:
+    """``text`` with the three characters Slack interprets escaped, as its docs require:
+    ``<!channel>`` in a label would notify the whole channel, ``<url|text>`` would show a
+    link under another name."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def sms_text(n: Notification, ack_link: str, max_chars: int) -> str:
@@ -146,18 +176,20 @@ def push_fields(n: Notification, ack_link: str) -> dict[str, str]:
 
 
 def chat_page_text(n: Notification, ack_link: str) -> str:
+    """Escaped for Slack (``slack_escaped``): labels and annotations are not markup."""
     book = f" Playbook: {playbook(n)}" if playbook(n) else ""
-    return (f"Paging {n.member} ({n.channel}, tier {n.tier}): {summary(n)}.{book} "
-            f"Acknowledge: {ack_link}")
+    return slack_escaped(f"Paging {n.member} ({n.channel}, tier {n.tier}): {summary(n)}.{book} "
+                         f"Acknowledge: {ack_link}")
 
 
 def chat_ack_text(member: str, labels: dict[str, str], how: str, at: dt.datetime,
                   until: dt.datetime, timezone: str) -> str:
     """``alice acknowledged JobsWaitingTooLong (team platform) at 03:12 NZDT ...``: in the
-    member's own time zone, with UTC beside it."""
+    member's own time zone, with UTC beside it; escaped for Slack."""
     zone = ZoneInfo(timezone)
     local, end = at.astimezone(zone), until.astimezone(zone)
     team = f" (team {labels['team']})" if "team" in labels else ""
-    return (f"{member} acknowledged {labels.get('alertname', 'an alert')}{team} by {how} at "
-            f"{local:%H:%M %Z} ({at.astimezone(dt.UTC):%H:%M} UTC), until {end:%H:%M %Z}: "
-            "the later tiers will not page")
+    return slack_escaped(
+        f"{member} acknowledged {labels.get('alertname', 'an alert')}{team} by {how} at "
+        f"{local:%H:%M %Z} ({at.astimezone(dt.UTC):%H:%M} UTC), until {end:%H:%M %Z}: "
+        "the later tiers will not page")

@@ -28,7 +28,7 @@ from typing import Any
 import requests
 import yaml
 
-from ..alertmanager import COMMENT_PREFIX
+from ..alertmanager import COMMENT_PREFIX, FIRST_TIER_KEPT
 from ..durations import parse_duration
 
 MAX_POINTS = 11_000
@@ -253,8 +253,11 @@ def ack_of(silence: Mapping[str, Any]) -> Ack | None:
         return None
     who, _, rest = comment[len(COMMENT_PREFIX):].strip().partition(" by ")
     channel = rest.split(":", 1)[0].strip()
+    # The first tier is left unmuted on purpose (FIRST_TIER_KEPT); the acknowledgement
+    # still covers the whole incident, first tier included.
     matchers = tuple(Matcher(str(m["name"]), str(m["value"]), bool(m.get("isRegex")),
-                             bool(m.get("isEqual", True))) for m in silence.get("matchers", []))
+                             bool(m.get("isEqual", True))) for m in silence.get("matchers", [])
+                     if dict(m) != FIRST_TIER_KEPT)
     return Ack(matchers, _instant(silence["startsAt"]), _instant(silence["endsAt"]),
                str(silence.get("createdBy") or who), channel)
 

@@ -134,7 +134,8 @@ def test_opening_the_link_acknowledges_nothing_posting_it_does(setup):
     assert silence["createdBy"] == "alice"
     assert silence["comment"] == "pagerkit ack: alice by sms link"
     assert {(m["name"], m["value"]) for m in silence["matchers"]} == {
-        ("alertname", "TestBreach"), ("team", "platform")}
+        ("alertname", "TestBreach"), ("team", "platform"), ("tier", "1")}
+    assert [m["isEqual"] for m in silence["matchers"] if m["name"] == "tier"] == [False]
     announced = [r.body["text"] for r in s.chat.received if "acknowledged" in r.body["text"]]
     assert len(announced) == 1
     assert re.fullmatch(r"alice acknowledged TestBreach \(team platform\) by sms link at "

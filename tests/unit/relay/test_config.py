@@ -52,7 +52,7 @@ def test_a_good_config_resolves_its_secrets_from_files_and_the_environment(folde
     assert config.contacts["carol"].pushover_user_key is not None
     assert config.contacts["carol"].pushover_user_key.reveal() == "ucarol"
     assert (config.listen_host, config.listen_port) == ("127.0.0.1", 9632)
-    assert (config.link_ttl, config.expire_interval, config.sms_max_chars) == (86400, 2, 320)
+    assert (config.link_ttl, config.expire_interval, config.sms_max_chars) == (86400, 0.5, 320)
 
 
 @pytest.mark.parametrize(("change", "line", "fragment"), [
@@ -70,7 +70,8 @@ def test_a_good_config_resolves_its_secrets_from_files_and_the_environment(folde
     (lambda t: t.replace("signing_key_file: key", "signing_key_file: missing"), 5,
      "cannot read"),
     (lambda t: t + "  expire_interval: 1m\n", 15,
-     "relay.expire_interval 1m is more than a tenth of Alertmanager's group_interval (5m"),
+     "relay.expire_interval 1m is more than a tenth of the group_interval of the critical "
+     "routes (5s"),
     (lambda t: t.replace("auth_token: ${TWILIO_AUTH_TOKEN}", "auth_token: ${TWILIO_TOKEN}"),
      8, "refers to the environment variable TWILIO_TOKEN, which is not set"),
 ])

@@ -199,3 +199,19 @@ def test_matrix_answers_are_read_without_a_list_per_sample():
     assert list(matrix_stamps(answer)) == [
         ({"alertname": "A", "queue": 'odd "]]}" name'}, [1700000000.0, 1700000015.5]),
         ({"alertname": "B"}, [1.7e9])]
+
+
+def test_an_acknowledgement_covers_the_first_tier_it_leaves_unmuted() -> None:
+    """An acknowledgement's silence carries ``tier!="1"`` so that Alertmanager sends the
+    first tier's resolve; the report still counts the paged first tier as acknowledged."""
+    from pagerkit.alertmanager import FIRST_TIER_KEPT
+    from pagerkit.report.data import ack_of
+
+    silence = {"matchers": [{"name": "alertname", "value": "X", "isRegex": False,
+                             "isEqual": True}, FIRST_TIER_KEPT],
+               "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2026-01-01T00:30:00Z",
+               "createdBy": "alice", "comment": "pagerkit ack: alice by push link"}
+    ack = ack_of(silence)
+    assert ack is not None
+    assert ack.matches({"alertname": "X", "tier": "1", "team": "t"})
+    assert not ack.matches({"alertname": "Y", "tier": "1"})
