@@ -2,13 +2,19 @@
 
 What it measures, per number of queues, each in a fresh vhost of its own:
 
-- pagerkit (``pagerkit serve``, one rabbitmq source limited to that vhost, no canary;
-  with ``--canary-at``, one more row with the AMQP canary on);
-- the floor: the same four management API requests pagerkit makes per scrape
+- pagerkit (``pagerkit serve``, one rabbitmq source limited to that vhost, no canary)
+  through the ``rabbitmq_prometheus`` plugin (``via: prometheus``) and through the
+  management API (``via: management``); with ``--canary-at``, one more plugin row with
+  the AMQP canary on;
+- the floor: the plugin's ``/metrics/detailed`` with the families and the vhost pagerkit
+  asks for, fetched bare with requests on one keep-alive session, in this process;
+- the management API's four requests pagerkit makes per scrape on that path
   (``/api/overview``, ``/api/nodes``, ``/api/queues/<vhost>``, ``/api/consumers/<vhost>``,
-  same parameters), fetched bare with requests on one keep-alive session and parsed with
-  ``json.loads``, in this process;
+  same parameters), fetched bare and parsed with ``json.loads``;
 - RabbitMQ's own ``rabbitmq_prometheus`` plugin, ``/metrics/per-object``.
+
+With ``--large N`` it also fills one vhost with N queues and scrapes only pagerkit
+through the plugin and its floor, to tell whether a scrape fits a 10 s timeout.
 
 For each: median and p95 latency, CPU per scrape of the exporter (utime + stime from
 /proc; for the floor, this process), the exporter's peak RSS (VmHWM), the broker's CPU
@@ -100,13 +106,17 @@ END_MARK = "<!-- rabbitmq-bench:end -->"
 PASSWORD_ENV = "PAGERKIT_BENCH_RABBITMQ_PASSWORD"  # pagerkit's config reads it from there
 SIZES = (100, 1_000, 10_000)
 
-PAGERKIT_ROW = "pagerkit"
-CANARY_ROW = "pagerkit + canary"
-FLOOR_ROW = "bare fetch (floor)"
+PLUGIN_PATH_ROW = "pagerkit via: prometheus"
+PAGERKIT_ROW = "pagerkit via: management"
+CANARY_ROW = "pagerkit via: prometheus + canary"
+FLOOR_ROW = "plugin /metrics/detailed, bare (floor)"
+MANAGEMENT_ROW = "management API, bare"
 PLUGIN_ROW = "rabbitmq_prometheus per-object"
 
-TARGET_RATIO = 1.3  # pagerkit's median scrape over the floor's, at the largest size
+TARGET_RATIO = 1.5  # pagerkit's plugin path over the floor, at the largest size
+TARGET_SPEEDUP = 2.0  # the plugin path against the management path and per-object
 TARGET_RSS_MB = 100.0
+LARGE_TIMEOUT_S = 10.0
 
 
 # --------------------------------------------------------------------------- measuring
@@ -155,11 +165,14 @@ def result(stage: Stage, subject: Subject, tally: Tally, rss: float | None,
 # pagerkit
 
 def pagerkit_config(path: Path, args: argparse.Namespace, vhost: str, port: int,
-                    canary: bool) -> Path:
+                    canary: bool, via: str) -> Path:
     source: dict[str, Any] = {
         "name": "bench-mq", "kind": "rabbitmq", "url": args.api_url,
         "username": args.username, "password": f"${{{PASSWORD_ENV}}}", "timeout": "30s",
-        "vhosts": [vhost], "queues": {"max_series": 20_000}}
+        "vhosts": [vhost], "queues": {"max_series": 100_000}}
+    if via == "prometheus":
+        source.update(via="prometheus", nodes=[plugin_base(args)])
+        del source["url"]
     if canary:
         source["canary"] = {"url": f"amqp://{quote(args.username, safe='')}:${{"
                                    f"{PASSWORD_ENV}}}@{args.amqp_host}:{args.amqp_port}/"
@@ -173,13 +186,15 @@ def pagerkit_config(path: Path, args: argparse.Namespace, vhost: str, port: int,
 class Pagerkit:
     """``pagerkit serve`` for one stage, as a subject; started by ``serving``."""
 
-    def __init__(self, args: argparse.Namespace, stage: Stage, canary: bool) -> None:
-        self.row = CANARY_ROW if canary else PAGERKIT_ROW
+    def __init__(self, args: argparse.Namespace, stage: Stage, canary: bool,
+                 via: str = "prometheus") -> None:
+        self.row = CANARY_ROW if canary else (
+            PLUGIN_PATH_ROW if via == "prometheus" else PAGERKIT_ROW)
         self.stage = stage
         self.port = free_port()
-        self.name = f"pagerkit-{stage.work.queues}{'-canary' if canary else ''}"
+        self.name = f"pagerkit-{via}-{stage.work.queues}{'-canary' if canary else ''}"
         self.config = pagerkit_config(stage.workdir / f"{self.name}.yaml", args, stage.vhost,
-                                      self.port, canary)
+                                      self.port, canary, via)
         self.url = f"http://127.0.0.1:{self.port}/metrics"
         self.collect_ms: list[float] = []  # pagerkit's own account, every scrape
         self.pid = 0  # set by serving
@@ -231,7 +246,50 @@ def check_pagerkit(body: str, stage: Stage, row: str) -> None:
         raise BenchError(f"{row}: {per_queue} per-queue series, not {work.queues}")
 
 
-# the floor
+# the floor: the plugin's detailed endpoint, bare
+
+def plugin_base(args: argparse.Namespace) -> str:
+    """The plugin's base URL, from ``--plugin-url`` (its per-object endpoint)."""
+    return args.plugin_url.rsplit("/metrics", 1)[0]
+
+
+@contextlib.contextmanager
+def detailed_subject(args: argparse.Namespace, stage: Stage) -> Iterator[Subject]:
+    """What pagerkit asks every node for its queues, fetched whole and not parsed."""
+    from pagerkit.collect.collectors.rabbitmq_prometheus_snapshot import DETAILED_FAMILIES
+
+    params = [("family", f) for f in DETAILED_FAMILIES] + [("vhost", stage.vhost)]
+    url = plugin_base(args) + "/metrics/detailed"
+    with requests.Session() as session:
+        session.headers["Accept-Encoding"] = "identity"  # as pagerkit's session asks
+        session.trust_env = False
+        yield Subject(FLOOR_ROW, lambda: detailed_fetch(session, url, params),
+                      time.process_time, cpu_shared=True)
+
+
+def detailed_fetch(session: requests.Session, url: str, params: list[tuple[str, str]]
+                   ) -> tuple[float, bytes]:
+    start = time.perf_counter()
+    response = session.get(url, params=params, timeout=60)
+    body = response.content
+    if response.status_code != 200:
+        raise BenchError(f"{url} answered {response.status_code}: {body[:200]!r}")
+    return (time.perf_counter() - start) * 1000, body
+
+
+def detailed_result(stage: Stage, subject: Subject, tally: Tally) -> Result:
+    body = tally.last
+    assert isinstance(body, bytes)
+    line = (f'\nrabbitmq_detailed_queue_messages_ready{{vhost="{stage.vhost}",'
+            f'queue="{stage.work.prefix}')  # not the canary's own queue
+    found = body.count(line.encode())
+    if found != stage.work.queues:
+        raise BenchError(f"{FLOOR_ROW}: {found} queues in the answer, not "
+                         f"{stage.work.queues}")
+    return result(stage, subject, tally, None, series_in(body.decode()), len(body))
+
+
+# the management API, bare
 
 def floor_requests(api_url: str, vhost: str) -> list[tuple[str, dict[str, str]]]:
     """The requests pagerkit makes per scrape for one vhost, built from its own column
@@ -259,7 +317,7 @@ def floor_subject(args: argparse.Namespace, stage: Stage) -> Iterator[Subject]:
         session.auth = (args.username, args.password)
         session.headers["Accept-Encoding"] = "identity"  # as pagerkit's session asks
         session.trust_env = False
-        yield Subject(FLOOR_ROW, lambda: bare_fetch(session, plan), time.process_time,
+        yield Subject(MANAGEMENT_ROW, lambda: bare_fetch(session, plan), time.process_time,
                       cpu_shared=True)
 
 
@@ -285,7 +343,7 @@ def floor_result(stage: Stage, subject: Subject, tally: Tally) -> Result:
     queues = sum(1 for q in docs[2] if q["name"].startswith(work.prefix))
     held = sum(1 for c in docs[3] if c["queue"]["name"].startswith(work.prefix))
     if (queues, held) != (work.queues, work.consumers):
-        raise BenchError(f"bare fetch: {queues} queues and {held} consumers, not "
+        raise BenchError(f"{MANAGEMENT_ROW}: {queues} queues and {held} consumers, not "
                          f"{work.queues} and {work.consumers}")
     return result(stage, subject, tally, None, None, size)
 
@@ -331,7 +389,7 @@ def scrapes_for(size: int, at_largest: int) -> int:
 
 
 def measure_size(args: argparse.Namespace, api: ManagementApi, size: int, broker: int,
-                 workdir: Path) -> tuple[Setup, list[Result]]:
+                 workdir: Path, large: bool = False) -> tuple[Setup, list[Result]]:
     work = Workload(size)
     with bench_vhost(api) as vhost:
         log(f"{size:,} queues in {vhost}: declaring, publishing, attaching consumers ...")
@@ -342,33 +400,51 @@ def measure_size(args: argparse.Namespace, api: ManagementApi, size: int, broker
             settle_s = wait_for_state(api, vhost, work)
             time.sleep(args.settle)  # let the broker finish digesting the new queues
             idle = idle_broker_ms_per_s(broker, args.idle)
-            stage = Stage(vhost, work, scrapes_for(size, args.scrapes), broker, idle, workdir)
+            rounds = args.large_scrapes if large else scrapes_for(size, args.scrapes)
+            stage = Stage(vhost, work, rounds, broker, idle, workdir)
             log(f"  ready after {fill_s:.1f}s + {settle_s:.1f}s; broker idle {idle:.1f} "
                 f"ms/s; {stage.scrapes} rounds")
-            results = compared(args, stage)
+            results = compared_large(args, stage) if large else compared(args, stage)
     for r in results:
         log(f"  {r.row}: median {r.median_ms:.1f} ms")
     return Setup(size, fill_s, settle_s, idle), results
 
 
 def compared(args: argparse.Namespace, stage: Stage) -> list[Result]:
-    """pagerkit, the floor and the plugin, and at ``--canary-at`` queues pagerkit with the
-    canary too, scraped in turn."""
-    mine = Pagerkit(args, stage, canary=False)
+    """pagerkit both ways, the two bare fetches and the per-object endpoint, and at
+    ``--canary-at`` queues pagerkit with the canary too, scraped in turn."""
+    plugin_path = Pagerkit(args, stage, canary=False, via="prometheus")
+    management = Pagerkit(args, stage, canary=False, via="management")
     canary = Pagerkit(args, stage, canary=True) if stage.work.queues == args.canary_at else None
     with contextlib.ExitStack() as stack:
-        subjects = [stack.enter_context(mine.serving()),
+        subjects = [stack.enter_context(plugin_path.serving()),
+                    stack.enter_context(management.serving()),
+                    stack.enter_context(detailed_subject(args, stage)),
                     stack.enter_context(floor_subject(args, stage)),
                     stack.enter_context(plugin_subject(args.plugin_url))]
         if canary is not None:
             subjects.append(stack.enter_context(canary.serving()))
         tallies = interleaved(subjects, args.warmup, stage.scrapes, stage.broker)
-        results = [mine.result(subjects[0], tallies[0], args.warmup),
-                   floor_result(stage, subjects[1], tallies[1]),
-                   plugin_result(stage, subjects[2], tallies[2])]
+        results = [plugin_path.result(subjects[0], tallies[0], args.warmup),
+                   management.result(subjects[1], tallies[1], args.warmup),
+                   detailed_result(stage, subjects[2], tallies[2]),
+                   floor_result(stage, subjects[3], tallies[3]),
+                   plugin_result(stage, subjects[4], tallies[4])]
         if canary is not None:
-            results.append(canary.result(subjects[3], tallies[3], args.warmup))
+            results.append(canary.result(subjects[5], tallies[5], args.warmup))
         return results
+
+
+def compared_large(args: argparse.Namespace, stage: Stage) -> list[Result]:
+    """Only pagerkit through the plugin and its floor: at this size the management API
+    and the per-object endpoint take long enough to crowd the run."""
+    plugin_path = Pagerkit(args, stage, canary=False, via="prometheus")
+    with contextlib.ExitStack() as stack:
+        subjects = [stack.enter_context(plugin_path.serving()),
+                    stack.enter_context(detailed_subject(args, stage))]
+        tallies = interleaved(subjects, args.warmup, stage.scrapes, stage.broker)
+        return [plugin_path.result(subjects[0], tallies[0], args.warmup),
+                detailed_result(stage, subjects[1], tallies[1])]
 
 
 # --------------------------------------------------------------------------- report
@@ -411,50 +487,61 @@ def table(results: Sequence[Result]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
-def verdicts(results: Sequence[Result]) -> list[str]:
-    """One line per target, at the largest size measured."""
+def verdicts(results: Sequence[Result], large: Sequence[Result]) -> list[str]:
+    """One line per target, at the largest of the compared sizes, then the large run."""
     size = max(r.queues for r in results)
     by = {r.row: r for r in results if r.queues == size}
-    mine, floor, plugin = by[PAGERKIT_ROW], by[FLOOR_ROW], by[PLUGIN_ROW]
+    mine, floor = by[PLUGIN_PATH_ROW], by[FLOOR_ROW]
     limit = TARGET_RATIO * floor.median_ms
-    return [
-        f"{met(mine.median_ms <= limit)} at {size:,} queues, at most {TARGET_RATIO:g} times "
-        f"the bare fetch: {mine.median_ms:.0f} ms vs {floor.median_ms:.0f} ms median "
-        f"({mine.median_ms / floor.median_ms:.2f}x; the limit is {limit:.0f} ms)",
-        f"{met(mine.median_ms < plugin.median_ms)} at {size:,} queues, faster than the "
-        f"plugin's per-object endpoint: {mine.median_ms:.0f} ms vs {plugin.median_ms:.0f} ms "
-        "median",
+    lines = [
+        f"{met(mine.median_ms <= limit)} at {size:,} queues, through the plugin at most "
+        f"{TARGET_RATIO:g} times the bare detailed fetch: {mine.median_ms:.0f} ms vs "
+        f"{floor.median_ms:.0f} ms median ({mine.median_ms / floor.median_ms:.2f}x; the "
+        f"limit is {limit:.0f} ms)",
+        *(f"{met(other.median_ms >= TARGET_SPEEDUP * mine.median_ms)} at {size:,} queues, "
+          f"through the plugin at least {TARGET_SPEEDUP:g} times faster than {other.row}: "
+          f"{mine.median_ms:.0f} ms vs {other.median_ms:.0f} ms median "
+          f"({other.median_ms / mine.median_ms:.1f}x)"
+          for other in (by[PAGERKIT_ROW], by[PLUGIN_ROW])),
         f"{met(mine.peak_rss_mb is not None and mine.peak_rss_mb < TARGET_RSS_MB)} at "
         f"{size:,} queues, peak RSS under {TARGET_RSS_MB:g} MB: {fmt(mine.peak_rss_mb)} MB",
     ]
+    for r in large:
+        if r.row == PLUGIN_PATH_ROW:
+            worst = max(r.latencies_ms)
+            lines.append(f"{met(worst < LARGE_TIMEOUT_S * 1000)} at {r.queues:,} queues on "
+                         f"one node, every scrape through the plugin within a "
+                         f"{LARGE_TIMEOUT_S:g} s timeout: median {r.median_ms:.0f} ms, worst "
+                         f"{worst:.0f} ms, peak RSS {fmt(r.peak_rss_mb)} MB")
+    return lines
 
 
 def notes(machine: Machine, results: Sequence[Result]) -> str:
     setups = ", ".join(f"{s.queues:,} queues {s.idle_broker_ms_per_s:.0f} ms/s"
                        for s in machine.setups)
-    collected = ", ".join(f"{r.queues:,} queues {r.collect_ms:.0f} ms" for r in results
-                          if r.row == PAGERKIT_ROW and r.collect_ms is not None)
+    collected = ", ".join(f"{r.row} at {r.queues:,} queues {r.collect_ms:.0f} ms"
+                          for r in results if r.collect_ms is not None)
     plugin = ("enabled by the benchmark for the run, disabled again after"
               if machine.plugin_enabled_here else "already enabled, left so")
     return (
         "At each size the rows were scraped in turn, one request at a time, in an order "
         "rotating every round (pagerkit + canary in the same rounds as the others; its "
         "private queue and its consumer were in the others' answers too, one more of "
-        "each). x floor: median over the bare fetch's median at the same size. CPU "
-        "ms/scrape: pagerkit's process over the measured rounds (it idles in between), or "
-        "the benchmark's own process during its bare fetches (requests and json.loads); "
-        "the plugin's CPU is the broker's. "
+        "each). x floor: median over the bare detailed fetch's median at the same size. "
+        "CPU ms/scrape: pagerkit's process over the measured rounds (it idles in between), "
+        "or the benchmark's own process during its bare fetches (requests, and json.loads "
+        "for the management API); the plugin's CPU is the broker's. "
         "Broker CPU: utime + stime of RabbitMQ's beam.smp during each scrape, summed, "
         "divided by the scrapes; above idle: less what the broker burns over that time "
         f"when nobody scrapes it ({setups}, read over {machine.idle_s:g} s before the "
         "scrapes: queue stats and the management plugin's aggregation). body MB: the "
-        "answer as parsed (pagerkit and the plugin were asked for gzip, as Prometheus "
-        "does; the bare fetch's JSON is identity-encoded, as pagerkit asks for it). "
+        "answer as parsed (pagerkit and the per-object endpoint were asked for gzip, as "
+        "Prometheus does; the bare fetches are identity-encoded, as pagerkit asks). "
         f"pagerkit's own pagerkit_collect_duration_seconds, median: {collected}. "
         f"{PLUGIN}: {plugin}.")
 
 
-def report(machine: Machine, results: Sequence[Result]) -> str:
+def report(machine: Machine, results: Sequence[Result], large: Sequence[Result]) -> str:
     return (
         f"### Results, {machine.date}\n\n"
         f"Machine: {machine.cpus} CPUs ({machine.cpu_model}), Python {machine.python}, "
@@ -463,7 +550,9 @@ def report(machine: Machine, results: Sequence[Result]) -> str:
         f"{machine.other_queues} queues (in the plugin's answer too, which covers every "
         f"vhost), {machine.other_connections} client connections.\n\n"
         f"{table(results)}\n{notes(machine, results)}\n\n"
-        "Targets:\n\n" + "\n".join(verdicts(results)) + "\n")
+        + (f"One node, many queues (only these two rows, {large[0].scrapes} rounds):\n\n"
+           f"{table(large)}\n" if large else "")
+        + "Targets:\n\n" + "\n".join(verdicts(results, large)) + "\n")
 
 
 # --------------------------------------------------------------------------- main
@@ -478,7 +567,7 @@ def run(args: argparse.Namespace) -> int:
         log(f"warning: {others['connections']} client connection(s) already on the broker; "
             "their traffic is in the broker's numbers")
     broker = broker_pid()
-    setups, results = [], []
+    setups, results, large = [], [], []
     try:
         with prometheus_plugin(args.plugin_url) as enabled_here, \
                 tempfile.TemporaryDirectory(prefix="pagerkit-bench-") as tmp:
@@ -486,6 +575,9 @@ def run(args: argparse.Namespace) -> int:
                 setup, rows = measure_size(args, api, size, broker, Path(tmp))
                 setups.append(setup)
                 results += rows
+            if args.large:
+                setup, large = measure_size(args, api, args.large, broker, Path(tmp), True)
+                setups.append(setup)
     finally:
         api.close()
     machine = Machine(dt.date.today().isoformat(), os.cpu_count() or 0, cpu_model(),
@@ -493,11 +585,11 @@ def run(args: argparse.Namespace) -> int:
                       str(overview.get("erlang_version")), version_of(PAGERKIT),
                       enabled_here, args.idle, int(others.get("queues", 0)),
                       int(others.get("connections", 0)), setups)
-    block = report(machine, results)
+    block = report(machine, results, large)
     print(block)
     if not args.no_readme:
         replace_block(README, BEGIN_MARK, END_MARK, block)
-        write_json(RESULTS_JSON, machine, results)
+        write_json(RESULTS_JSON, machine, [*results, *large])
         log(f"wrote {README.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
     return 0
 
@@ -520,6 +612,11 @@ def parser() -> argparse.ArgumentParser:
                    help="measured rounds at 10,000 queues and more (default 30, at least "
                         "20); 2x under 10,000, 4x under 1,000 (at most 100)")
     p.add_argument("--warmup", type=int, default=3, help="unmeasured scrapes first (3)")
+    p.add_argument("--large", type=int, default=50_000, metavar="QUEUES",
+                   help="one more vhost of this many queues, scraped only through the "
+                        "plugin and its floor (50000; 0: none)")
+    p.add_argument("--large-scrapes", type=int, default=10,
+                   help="measured rounds at --large queues (10)")
     p.add_argument("--canary-at", type=int, default=10_000, metavar="QUEUES",
                    help="the size with an extra pagerkit row, canary on (10000; 0: none)")
     p.add_argument("--settle", type=float, default=5.0,

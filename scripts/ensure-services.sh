@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure what the test suite talks to is here and running: PostgreSQL, RabbitMQ with
-# its management plugin, and Prometheus's promtool. As root, missing Debian packages are
+# its management and rabbitmq_prometheus plugins, and Prometheus's promtool. As root, missing Debian packages are
 # installed; otherwise the script says exactly what to install and fails.
 set -euo pipefail
 
@@ -40,13 +40,14 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
     fi
 fi
 
-# RabbitMQ on 127.0.0.1:5672 (guest/guest), with the management API on 15672.
+# RabbitMQ on 127.0.0.1:5672 (guest/guest), with the management API on 15672 and the
+# rabbitmq_prometheus plugin on 15692 (what the example config and the demo read).
 if [[ $(id -u) -eq 0 ]]; then
     if ! rabbitmqctl -q status >/dev/null 2>&1; then
         rabbitmq-server -detached
         for _ in $(seq 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
     fi
-    rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+    rabbitmq-plugins -q enable rabbitmq_management rabbitmq_prometheus >/dev/null
 fi
 # The management API starts a few seconds after the plugin is enabled.
 api_up() {
@@ -64,6 +65,19 @@ for _ in $(seq 60); do api_up && break; sleep 1; done
 if ! api_up; then
     echo "the RabbitMQ management API does not answer on 127.0.0.1:15672;" \
          "enable it: rabbitmq-plugins enable rabbitmq_management" >&2
+    exit 1
+fi
+plugin_up() {
+    python3 -c 'import sys, urllib.request
+try:
+    sys.exit(0 if urllib.request.urlopen("http://127.0.0.1:15692/metrics", timeout=2).status == 200 else 1)
+except Exception:
+    sys.exit(1)'
+}
+for _ in $(seq 30); do plugin_up && break; sleep 1; done
+if ! plugin_up; then
+    echo "RabbitMQ's rabbitmq_prometheus plugin does not answer on 127.0.0.1:15692;" \
+         "enable it: rabbitmq-plugins enable rabbitmq_prometheus" >&2
     exit 1
 fi
 echo "services ready: PostgreSQL, RabbitMQ, promtool $(promtool --version 2>&1 | head -1 | awk '{print $3}')"

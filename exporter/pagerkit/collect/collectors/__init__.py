@@ -26,3 +26,6 @@ KINDS: dict[str, SourceKind] = {
     "postgres": SourceKind("postgres.schema.json", ".postgres"),
     "rabbitmq": SourceKind("rabbitmq.schema.json", ".rabbitmq"),
 }
+"""``rabbitmq`` reads the management API or, with ``via: prometheus``, every node's
+rabbitmq_prometheus plugin (``rabbitmq_prometheus``): one kind, since the metrics, the
+filters and the canary are the same whichever way the figures come."""

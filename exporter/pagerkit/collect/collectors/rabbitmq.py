@@ -1,4 +1,5 @@
-"""The RabbitMQ source: the management API, and the AMQP canary beside it.
+"""The RabbitMQ source: the management API or every node's ``rabbitmq_prometheus``
+plugin (``via: prometheus``, in ``rabbitmq_prometheus``), and the AMQP canary beside it.
 
 Per scrape, a fixed number of HTTP requests whatever the number of queues: the overview,
 the nodes, the queue list and the consumer list (one request each for all vhosts, or one
@@ -22,7 +23,7 @@ from urllib.parse import quote
 import requests
 from prometheus_client.metrics_core import Metric
 
-from ..families import counter
+from ..families import counter, gauge
 from .base import Clock, CollectError
 from .canary import Canary
 from .httpjson import JsonFetcher
@@ -35,6 +36,7 @@ from .rabbitmq_families import (
     queue_families,
     queues_from_json,
 )
+from .rabbitmq_prometheus import PluginReader
 
 __all__ = ["RabbitMQSource", "build_source", "parse_source"]
 
@@ -52,6 +54,9 @@ class RabbitMQSource:
     collector = "rabbitmq"
     error_kinds: tuple[str, ...] = ("connect", "auth", "http", "timeout", "too_large",
                                     "decode", "shape", "internal")
+    plugin_error_kinds = ("node", "discovery")
+    """With ``via: prometheus``: a node did not answer (the others' figures are still
+    served), or the node list could not be refreshed."""
 
     def __init__(self, config: RabbitMQConfig, clock: Clock = time.monotonic) -> None:
         self.config = config
@@ -60,12 +65,16 @@ class RabbitMQSource:
         self._clock = clock
         self._fetcher = JsonFetcher(_session(config), config.max_response_bytes, clock)
         self._canary = Canary(config.name, config.canary, clock) if config.canary else None
-        self._queues_dropped = 0
+        self._plugin = PluginReader(config, clock, lambda: _session(config)) \
+            if config.via == "prometheus" else None
+        if self._plugin is not None:
+            self.error_kinds = (*self.error_kinds, *self.plugin_error_kinds)
         self._queues_invalid = 0
         self._last_dropped = 0
 
     def describe(self) -> str:
-        text = f"RabbitMQ management API {redact_userinfo(self.config.url)}"
+        text = f"RabbitMQ management API {redact_userinfo(self.config.url)}" \
+            if self._plugin is None else self._plugin.describe()
         if self.config.canary is not None:
             text += f", canary {self.config.canary.display_url()}"
         return text
@@ -73,17 +82,22 @@ class RabbitMQSource:
     def collect(self, deadline: float) -> list[Metric]:
         canary = self._start_canary(deadline)
         try:
-            families = self._api_families(deadline)
+            families = self._api_families(deadline) if self._plugin is None \
+                else self._plugin_families(deadline)
         except CollectError as exc:
-            exc.families = self._finish_canary(canary, deadline)
+            exc.families = [*exc.families, *self._finish_canary(canary, deadline)]
             raise
         return families + self._finish_canary(canary, deadline)
 
     def abort(self) -> None:
         self._fetcher.abort()
+        if self._plugin is not None:
+            self._plugin.abort()
 
     def close(self) -> None:
         self._fetcher.session.close()
+        if self._plugin is not None:
+            self._plugin.close()
         if self._canary is not None:
             self._canary.close()
 
@@ -97,17 +111,31 @@ class RabbitMQSource:
             self._lists("consumers", deadline, {"columns": CONSUMER_COLUMNS}))
         queues, invalid = queues_from_json(documents, stats, consumers)
         series = queue_families(self.name, queues, self.config.queues, self.config.vhosts)
-        self._queues_dropped += series.dropped
+        return [*broker_families(self.name, overview, nodes), *series.families,
+                *self._count_families(series.dropped, invalid)]
+
+    def _plugin_families(self, deadline: float) -> list[Metric]:
+        """Every node's figures; when a node failed (or the discovery), the figures of
+        the others still go out, with the failure: ``pagerkit_up`` 0, incomplete."""
+        assert self._plugin is not None
+        reading = self._plugin.families(deadline)
+        families = reading.families + self._count_families(reading.dropped, reading.invalid)
+        if reading.error is not None:
+            raise CollectError(reading.error.kind, str(reading.error), families)
+        return families
+
+    def _count_families(self, dropped: int, invalid: int) -> list[Metric]:
+        """What this scrape left out: the dropped queues now (a gauge, so that it reads
+        as a number of queues, not of queue-scrapes), the skipped entries ever."""
         self._queues_invalid += invalid
-        self._note_dropped(series.dropped)
+        self._note_dropped(dropped)
         return [
-            *broker_families(self.name, overview, nodes),
-            *series.families,
-            counter("pagerkit_rabbitmq_queues_dropped_total",
-                    "Queues left out of the per-queue series by max_series; the vhost "
-                    "totals still count them.", [({}, self._queues_dropped)], self.name),
+            gauge("pagerkit_rabbitmq_queues_dropped",
+                  "Queues left out of the per-queue series by queues.max_series in the last "
+                  "scrape; the vhost totals still count them.", [({}, dropped)], self.name),
             counter("pagerkit_rabbitmq_queues_invalid_total",
-                    "Queue entries of an unexpected shape, skipped.",
+                    "Queue entries of an unexpected shape or without their counts, "
+                    "skipped; summed over the scrapes.",
                     [({}, self._queues_invalid)], self.name),
         ]
 

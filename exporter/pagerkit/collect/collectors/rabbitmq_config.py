@@ -58,6 +58,10 @@ class RabbitMQConfig:
     vhosts: tuple[str, ...]
     queues: QueueFilter
     canary: CanaryConfig | None
+    via: str = "management"
+    """``management`` (the management API at ``url``) or ``prometheus`` (every node's
+    rabbitmq_prometheus plugin: ``nodes``, or discovered through ``url``)."""
+    nodes: tuple[str, ...] = ()
 
 
 def redact_userinfo(url: str) -> str:
@@ -79,8 +83,10 @@ def parse_source(ctx: ParseContext, raw: dict[str, Any]) -> RabbitMQConfig:
             raise tls_ctx.error((), "tls_config needs both cert_file and key_file for a "
                                     "client certificate")
         cert = (str(tls_ctx.path(tls, "cert_file")), str(tls_ctx.path(tls, "key_file")))
+    _check_via(ctx, raw)
     return RabbitMQConfig(
-        name=raw["name"], kind="rabbitmq", url=ctx.expand(raw, "url").rstrip("/"),
+        name=raw["name"], kind="rabbitmq",
+        url=ctx.expand(raw, "url").rstrip("/") if "url" in raw else "",
         username=ctx.expand(raw, "username") if "username" in raw else "guest",
         password=password, ca_file=ca_file, client_cert=cert,
         verify=not tls.get("insecure_skip_verify", False),
@@ -88,7 +94,25 @@ def parse_source(ctx: ParseContext, raw: dict[str, Any]) -> RabbitMQConfig:
         max_response_bytes=raw.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES),
         vhosts=tuple(raw.get("vhosts", ())),
         queues=_queue_filter(ctx, raw.get("queues", {})),
-        canary=_canary(ctx, raw["canary"]) if "canary" in raw else None)
+        canary=_canary(ctx, raw["canary"]) if "canary" in raw else None,
+        via=raw.get("via", "management"),
+        nodes=tuple(n.rstrip("/") for n in raw.get("nodes", ())))
+
+
+def _check_via(ctx: ParseContext, raw: dict[str, Any]) -> None:
+    """What each ``via`` reads must be there, and what it cannot read not asked for."""
+    plugin = raw.get("via") == "prometheus"
+    if plugin and raw.get("queues", {}).get("message_stats"):
+        raise ctx.error(("queues", "message_stats"), "queues.message_stats needs the "
+                        "management API: the rabbitmq_prometheus plugin has no per-queue "
+                        "message counters; remove it, or use via: management")
+    if "nodes" in raw and not plugin:
+        raise ctx.error(("nodes",), "nodes lists rabbitmq_prometheus plugins, read only "
+                                    "with via: prometheus; add via: prometheus")
+    if "url" not in raw and "nodes" not in raw:
+        raise ctx.error((), "a rabbitmq source needs url (the management API) or, with "
+                            "via: prometheus, nodes (every node's plugin, such as "
+                            "http://rabbit-1:15692)")
 
 
 def _queue_filter(ctx: ParseContext, raw: dict[str, Any]) -> QueueFilter:

@@ -151,8 +151,10 @@ def _num(value: Any) -> float:
 
 
 NODE_GAUGES = (
-    ("running", "running", "1 if the node is running."),
-    ("memory_used_bytes", "mem_used", "Memory the node uses."),
+    ("running", "running", "1 if the node is running (via the plugin: if its plugin "
+                           "answered)."),
+    ("memory_used_bytes", "mem_used", "Memory the node uses (via the plugin: its resident "
+                                      "memory, which the memory alarm compares by default)."),
     ("memory_limit_bytes", "mem_limit",
      "The memory high watermark: above it the node blocks publishers."),
     ("memory_alarm", "mem_alarm", "1 while the memory alarm blocks publishers on the cluster."),
@@ -181,7 +183,8 @@ def broker_families(source: str, overview: Overview, nodes: Sequence[NodeStats])
               [({}, overview.channels)], source),
         gauge("pagerkit_rabbitmq_consumers", "Consumers on the cluster's queues.",
               [({}, overview.consumers)], source),
-        gauge("pagerkit_rabbitmq_queues", "Queues on the cluster, in every vhost.",
+        gauge("pagerkit_rabbitmq_queues", "Queues on the cluster, in every vhost (via the "
+              "plugin: summed over the nodes that answered, each counting its own).",
               [({}, overview.queues)], source),
         *(gauge(f"pagerkit_rabbitmq_node_{name}", doc, per_node(attr), source)
           for name, attr, doc in NODE_GAUGES),
@@ -206,9 +209,13 @@ def queue_families(source: str, queues: Sequence[QueueStats], queue_filter: Queu
     families = vhost_families(source, queues, vhosts)
     if not queue_filter.per_queue:
         return QueueSeries(families, 0)
-    wanted = sorted((q for q in queues if queue_filter.wants(q.name)),
-                    key=lambda q: (q.vhost, q.name))
-    kept = wanted[: queue_filter.max_series]
+    wanted = [q for q in queues if queue_filter.wants(q.name)] \
+        if queue_filter.include or queue_filter.exclude else queues
+    # Sorted only when the cap cuts, so that the same ones are kept (10 ms at 10,000
+    # queues). A queue is a tuple that starts with (vhost, name), unique: sorting the
+    # tuples compares only those, in C, without a key function.
+    kept = sorted(wanted)[: queue_filter.max_series] \
+        if len(wanted) > queue_filter.max_series else wanted
     # One label dict per queue, shared by its families: the encoder formats it once.
     labels = [{"source": source, "vhost": q.vhost, "queue": q.name} for q in kept]
     families += [
@@ -274,6 +281,8 @@ def canary_families(source: str, roundtrip: float | None, failures: dict[str, in
     return families
 
 
-SELF_METRICS = frozenset({"pagerkit_rabbitmq_queues_dropped_total",
-                          "pagerkit_rabbitmq_queues_invalid_total"})
-"""Families rabbitmq.py builds itself from its counters, beside the ones above."""
+SELF_METRICS = frozenset({"pagerkit_rabbitmq_queues_dropped",
+                          "pagerkit_rabbitmq_queues_invalid_total",
+                          "pagerkit_rabbitmq_node_up", "pagerkit_rabbitmq_queues_missing"})
+"""Families rabbitmq.py and rabbitmq_prometheus.py build themselves, beside the ones
+above: what a scrape left out, and (via the plugin) which nodes answered."""
