@@ -217,30 +217,29 @@ def _open_socket(conn: HTTPConnection, line: _Line) -> socket.socket:
     raise NewConnectionError(conn, f"Failed to establish a new connection: {failure}")
 
 
-class _LineHTTPConnection(HTTPConnection):
+class _OnLine:
+    """What both connection classes add: the socket is opened and attached to the line."""
+
     def __init__(self, *args: Any, line: _Line, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._line = line
 
     def _new_conn(self) -> socket.socket:
+        assert isinstance(self, HTTPConnection)
         return _open_socket(self, self._line)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
+        assert isinstance(self, HTTPConnection)
         _attach_for_request(self, self._line)
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _LineHTTPSConnection(HTTPSConnection):
-    def __init__(self, *args: Any, line: _Line, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._line = line
+class _LineHTTPConnection(_OnLine, HTTPConnection):
+    pass
 
-    def _new_conn(self) -> socket.socket:
-        return _open_socket(self, self._line)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach_for_request(self, self._line)
-        super().request(*args, **kwargs)
+class _LineHTTPSConnection(_OnLine, HTTPSConnection):
+    pass
 
 
 def _attach_for_request(conn: HTTPConnection, line: _Line) -> None:
