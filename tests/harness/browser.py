@@ -11,6 +11,8 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import ROOT, require
 
@@ -20,6 +22,10 @@ ARTIFACTS = Path(os.environ.get("PAGERKIT_TEST_ARTIFACTS", ROOT / "tests" / "art
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--window-size=1200,900")
+
+
+ELEMENT_WAIT = 10.0
+"""Seconds a lookup waits for its element, and ``click_through`` for the next page."""
 
 
 @contextmanager
@@ -34,6 +40,7 @@ def chromium() -> Iterator[webdriver.Chrome]:
     for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     browser = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    browser.implicitly_wait(ELEMENT_WAIT)  # an element of a page still loading is awaited
     try:
         yield browser
     finally:
@@ -47,3 +54,19 @@ def screenshot(browser: webdriver.Chrome, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     assert browser.save_screenshot(str(path)), f"no screenshot saved at {path}"
     return path
+
+
+def click_through(browser: webdriver.Chrome, element: WebElement) -> None:
+    """Click ``element`` (a link, a form's button) and wait until the page it leads to has
+    replaced this one: a lookup right after a bare click can still find the old page."""
+    old = browser.find_element("tag name", "html")
+    element.click()
+
+    def replaced(_: object) -> bool:
+        try:
+            old.tag_name  # noqa: B018 (raises once the old document is gone)
+        except Exception:  # StaleElementReferenceException, or the page mid-load
+            return browser.execute_script("return document.readyState") == "complete"
+        return False
+
+    WebDriverWait(browser, ELEMENT_WAIT).until(replaced, "the next page never came")

@@ -10,7 +10,7 @@ import requests
 import yaml
 
 from tests.conftest import ROOT, free_port
-from tests.harness.browser import chromium
+from tests.harness.browser import chromium, click_through
 from tests.harness.exporter_process import ExporterProcess
 from tests.harness.support import write_config
 
@@ -93,7 +93,7 @@ def test_a_runbook_link_opens_at_its_section_in_a_browser(exporter):
             return out;
         """)
         assert following == ["Impact", "Diagnose", "Mitigate", "Escalate"]
-        browser.find_element("link text", "all playbooks").click()
+        click_through(browser, browser.find_element("link text", "all playbooks"))
         assert browser.find_element("tag name", "h1").text == "Playbooks"
 
 

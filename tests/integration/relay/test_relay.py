@@ -18,7 +18,7 @@ import requests
 from pagerkit.cli import main
 from pagerkit.relay.links import AckTarget, LinkSigner
 from tests.conftest import free_port, require
-from tests.harness.browser import chromium, screenshot
+from tests.harness.browser import chromium, click_through, screenshot
 from tests.harness.provider_standin import ProviderStandIn
 from tests.harness.relay import (
     PHONES,
@@ -289,7 +289,7 @@ def test_the_acknowledgement_page_in_a_browser(setup):
         assert browser.find_element("css selector", "p.bad").text.startswith("FIRING since")
         assert silences(s.am.url) == []
         screenshot(browser, "relay-ack-page")
-        browser.find_element("xpath", "//button[@value='30m']").click()
+        click_through(browser, browser.find_element("xpath", "//button[@value='30m']"))
         result = browser.find_element("id", "result").text
         screenshot(browser, "relay-ack-done")
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
