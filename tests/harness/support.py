@@ -19,8 +19,9 @@ def write_config(tmp_path: Path, text: str, name: str = "pagerkit.yaml") -> Path
     return path
 
 
-def engine_from(tmp_path: Path, text: str) -> tuple[Config, Engine]:
-    config = load_config(str(write_config(tmp_path, text)), environ={})
+def engine_from(tmp_path: Path, text: str, environ: dict[str, str] | None = None
+                ) -> tuple[Config, Engine]:
+    config = load_config(str(write_config(tmp_path, text)), environ=environ or {})
     return config, build_engine(config)
 
 

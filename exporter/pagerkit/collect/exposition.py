@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
+from .families import ColumnGauge, escape_label_value
+
 _SIMPLE_TYPES = {"gauge": "gauge", "counter": "counter", "untyped": "untyped",
                  "unknown": "untyped"}
 
@@ -26,7 +28,8 @@ _PLAIN_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 def can_encode(families: Sequence[Metric]) -> bool:
     """Whether ``encode_text`` writes exactly what prometheus-client would."""
     return all(f.type in _SIMPLE_TYPES and not f.unit and _PLAIN_NAME.match(f.name)
-               and all(s.timestamp is None and s.exemplar is None for s in f.samples)
+               and (isinstance(f, ColumnGauge) or all(
+                   s.timestamp is None and s.exemplar is None for s in f.samples))
                for f in families)
 
 
@@ -37,6 +40,11 @@ def encode_text(families: Iterable[Metric], openmetrics: bool = False) -> bytes:
     value_text: dict[float, str] = {}  # counts repeat: 0, 1, 2 ... are formatted once
     for family in families:
         out.append(_openmetrics_header(family) if openmetrics else _text_header(family))
+        if isinstance(family, ColumnGauge):
+            line = family.name + "{} {}\n"
+            out.append("".join(map(line.format, family.rows.texts(),
+                                   _values(family.values, value_text))))
+            continue
         for sample in family.samples:
             labels = sample.labels
             text = label_text.get(id(labels))
@@ -52,6 +60,13 @@ def encode_text(families: Iterable[Metric], openmetrics: bool = False) -> bytes:
     return "".join(out).encode("utf-8")
 
 
+def _values(values: Sequence[float], texts: dict[float, str]) -> list[str]:
+    """Each value as text, each distinct value formatted once (``texts`` keeps them)."""
+    for value in set(values).difference(texts):
+        texts[value] = _go_float(value)
+    return list(map(texts.__getitem__, values))
+
+
 def _text_header(family: Metric) -> str:
     name = family.name + "_total" if family.type == "counter" else family.name
     doc = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
@@ -59,8 +74,8 @@ def _text_header(family: Metric) -> str:
 
 
 def _openmetrics_header(family: Metric) -> str:
-    name = family.name
-    return f"# HELP {name} {_escape(family.documentation)}\n# TYPE {name} {family.type}\n"
+    name, doc = family.name, escape_label_value(family.documentation)
+    return f"# HELP {name} {doc}\n# TYPE {name} {family.type}\n"
 
 
 def _go_float(value: float) -> str:
@@ -70,10 +85,5 @@ def _go_float(value: float) -> str:
 def _labels(labels: dict[str, str]) -> str:
     if not labels:
         return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
+    return "{" + ",".join(f'{k}="{escape_label_value(v)}"' for k, v in sorted(labels.items())) + "}"
 
-
-def _escape(value: str) -> str:
-    if "\\" in value or "\n" in value or '"' in value:
-        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-    return value

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -24,15 +25,89 @@ def counter(name: str, doc: str, samples: Samples, source: str) -> Metric:
     return _fill(CounterMetricFamily(name, doc, labels=()), "_total", samples, source)
 
 
-def bulk_gauge(name: str, doc: str, labels: list[dict[str, str]], values: list[float]
-               ) -> Metric:
-    """A gauge of many objects, built in one pass: each label dict already holds
-    ``source`` and clean values (see ``clean_label_value``), so ``sanitize`` skips it."""
-    family = GaugeMetricFamily(name, doc, labels=())
-    family.samples = [Sample(name, lab, float(v), None, None, None)
-                      for lab, v in zip(labels, values, strict=True)]
-    setattr(family, CLEAN, True)
-    return family
+class LabelRows:
+    """The label sets of many objects, column by column: a list holds one value per
+    object, a string is the same for every object. The families of the same objects
+    share one ``LabelRows``, which formats each object's label text once for all of them.
+    Every value must be clean already (see ``clean_label_value``)."""
+
+    def __init__(self, columns: dict[str, Sequence[str] | str]) -> None:
+        self.columns = columns
+        sizes = {len(c) for c in columns.values() if not isinstance(c, str)}
+        if len(sizes) > 1:
+            raise ValueError(f"label columns of different lengths: {sorted(sizes)}")
+        self.size = sizes.pop() if sizes else 0
+        self._texts: list[str] | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def dicts(self) -> list[dict[str, str]]:
+        """One label dict per object (for prometheus-client's own encoders)."""
+        names = list(self.columns)
+        columns = [repeat(c, self.size) if isinstance(c, str) else c
+                   for c in self.columns.values()]
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    def texts(self) -> list[str]:
+        """Each object's labels as the text formats write them: ``{a="x",b="y"}``, names
+        sorted, values escaped. Formatted in C (``str.format`` over the columns)."""
+        if self._texts is None:
+            if not self.columns:
+                self._texts = [""] * self.size
+                return self._texts
+            parts, columns = [], []
+            for name in sorted(self.columns):
+                column = self.columns[name]
+                if isinstance(column, str):
+                    parts.append(f'{name}="{escape_label_value(column)}"'
+                                 .replace("{", "{{").replace("}", "}}"))
+                else:
+                    joined = "".join(column)
+                    if "\\" in joined or "\n" in joined or '"' in joined:
+                        column = list(map(escape_label_value, column))
+                    parts.append(f'{name}="{{}}"')
+                    columns.append(column)
+            template = "{{" + ",".join(parts) + "}}"
+            self._texts = list(map(template.format, *columns)) if columns \
+                else [template.format()] * self.size
+        return self._texts
+
+
+class ColumnGauge(GaugeMetricFamily):
+    """A gauge of many objects, kept as columns: the objects' ``LabelRows`` and one value
+    each. The exposition encoder writes it without a ``Sample`` per object; its
+    ``samples`` are made only when something else reads them."""
+
+    _samples: list[Sample] | None = None
+
+    def __init__(self, name: str, doc: str, rows: LabelRows, values: Sequence[float]) -> None:
+        if len(values) != len(rows):
+            raise ValueError(f"{name}: {len(values)} values for {len(rows)} label sets")
+        super().__init__(name, doc, labels=())
+        self.rows = rows
+        self.values = values
+        setattr(self, CLEAN, True)
+
+    @property
+    def samples(self) -> list[Sample]:
+        if self._samples is None:
+            self._samples = [Sample(self.name, labels, float(value), None, None, None)
+                             for labels, value in zip(self.rows.dicts(), self.values,
+                                                      strict=True)]
+        return self._samples
+
+    @samples.setter
+    def samples(self, samples: list[Sample]) -> None:
+        self._samples = samples or None  # Metric() sets []
+
+
+def escape_label_value(value: str) -> str:
+    """A label value as the text formats quote it: backslash, newline and double quote
+    escaped."""
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
 
 
 CLEAN = "_pagerkit_clean"

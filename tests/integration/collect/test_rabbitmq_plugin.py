@@ -3,6 +3,7 @@ its own (management metrics collector disabled), and stand-in nodes that misbeha
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import time
 from collections.abc import Iterator
@@ -352,3 +353,66 @@ def test_a_single_node_failure_keeps_its_own_kind(tmp_path):
         only.close()
     assert value(found, "pagerkit_collect_errors_total", source="mq", collector="rabbitmq",
                  kind="auth") == 1
+
+
+class GuardedPlugin(PluginStandIn):
+    """A plugin that asks for basic auth (``guarded``) or not, and notes what each
+    request brought: its path and its ``Authorization`` header."""
+
+    def __init__(self, node: str, queue: str, guarded: bool) -> None:
+        super().__init__(node, queue)
+        self.guarded = guarded
+        self.seen: list[tuple[str, str | None]] = []
+
+    def answer(self, handler, mode, body):  # type: ignore[no-untyped-def]
+        given = handler.headers.get("Authorization")
+        self.seen.append((handler.path.split("?")[0], given))
+        if self.guarded and given != "Basic " + base64.b64encode(b"guest:guest").decode():
+            handler.send_response(401)
+            handler.send_header("WWW-Authenticate", 'Basic realm="RabbitMQ"')
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return None
+        return super().answer(handler, mode, body)
+
+
+@pytest.mark.parametrize("guarded", [False, True], ids=["open", "guarded"])
+def test_credentials_go_only_to_a_plugin_that_asks_for_them(tmp_path, guarded):
+    """An open plugin (RabbitMQ's default) never gets the password, which it would check
+    on every request; a guarded one gets it after its first 401 and on every request
+    after, and both scrapes are complete."""
+    node = GuardedPlugin("rabbit@one", "q", guarded)
+    _, engine = engine_from(tmp_path, plugin_config([node.url]))
+    try:
+        for _ in range(2):
+            found = samples(engine.collect())
+            assert value(found, "pagerkit_up", source="mq", collector="rabbitmq") == 1
+            assert ready_by_queue(found) == {("/", "q"): 7}
+    finally:
+        engine.close()
+        node.close()
+    paths = ("/metrics", "/metrics/detailed")
+    if not guarded:
+        assert all(given is None for _, given in node.seen)
+        assert sorted(path for path, _ in node.seen) == sorted(paths * 2)
+        return
+    for path in paths:  # one refusal each, then the password on every request
+        assert [given is not None for p, given in node.seen if p == path] == [
+            False, True, True]
+
+
+def test_a_wrong_password_is_an_auth_failure_after_one_retry(tmp_path):
+    node = GuardedPlugin("rabbit@one", "q", guarded=True)
+    text = plugin_config([node.url], extra="    password: ${WRONG}\n")
+    _, engine = engine_from(tmp_path, text, {"WRONG": "not-the-password"})
+    try:
+        for _ in range(2):
+            found = samples(engine.collect())
+    finally:
+        engine.close()
+        node.close()
+    assert value(found, "pagerkit_collect_errors_total", source="mq", collector="rabbitmq",
+                 kind="auth") == 2
+    # per endpoint: the bare first try, the retry with the password, then the password
+    assert [given is not None for p, given in node.seen if p == "/metrics"] == [
+        False, True, True]

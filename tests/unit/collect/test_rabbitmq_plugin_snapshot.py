@@ -124,3 +124,19 @@ def test_discovered_urls_follow_the_listeners():
     assert plugin_urls(nodes[:1], [], "https", {}) == [("https://h1:15692", "rabbit@h1")]
     with pytest.raises(CollectError):
         plugin_urls({"not": "a list"}, overview, "http", {})
+
+
+def test_a_family_in_another_order_gives_the_same_queues():
+    """The plugin lists every family in one queue order, read as columns; a family in
+    another order is read line by line, to the same figures."""
+    rows = [("/", f"q{i}", i, 2 * i, i % 3) for i in range(50)]
+    rows.append(("v\\\\", 'we\\"ird', 1, 0, 1))  # as the text format escapes them
+    body = detailed("rabbit@a", rows)
+    ready, rest = body.split(b"# TYPE rabbitmq_detailed_queue_messages_unacked", 1)
+    head, *lines = ready.decode().splitlines(keepends=True)
+    reordered = (head + "".join(reversed(lines))).encode() + \
+        b"# TYPE rabbitmq_detailed_queue_messages_unacked" + rest
+    fast, slow = node_queues(body), node_queues(reordered)
+    assert fast == slow
+    assert len(fast.queues) == 51 and fast.invalid == 0
+    assert fast.queues[("v\\", 'we"ird')].ready == 1

@@ -8,7 +8,7 @@ import random
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pagerkit.collect.collectors.rabbitmq_prometheus_text import parse, queue_values
+from pagerkit.collect.collectors.rabbitmq_prometheus_text import parse, queue_columns, queue_values
 
 ALPHABET = ['a', 'Z', '0', ' ', '"', '\\', '\n', '}', '{', ',', '=', '#', 'é', '日', '🐇',
             '\t', '\\n', '\\"', '\\\\', 'x' * 5, '.', '-']
@@ -144,3 +144,58 @@ def test_only_the_wanted_stretch_is_read():
     parsed = parse(text, ["rabbitmq_queues"])
     assert parsed.samples["rabbitmq_queues"] == [({}, 3.0)]
     assert parsed.invalid == 0
+
+
+QUEUE_FAMILIES = ["rabbitmq_detailed_queue_messages_ready",
+                  "rabbitmq_detailed_queue_messages_unacked",
+                  "rabbitmq_detailed_queue_consumers"]
+PERTURBATIONS = ["none", "shuffled", "missing", "repeated", "label_order", "bad_value",
+                 "extra_label"]
+
+
+def plugin_layout(rng: random.Random, perturb: str) -> str:
+    """The three queue families as the plugin writes them (one queue order for all),
+    then one perturbation of one family that the column reader must not take."""
+    queues = [(escaped(random_value(rng)), escaped(random_value(rng)) + str(i))
+              for i in range(rng.randint(1, 25))]
+    target = rng.randrange(3)
+    text = ""
+    for at, name in enumerate(QUEUE_FAMILIES):
+        rows = [f'{name}{{vhost="{v}",queue="{q}"}} {rng.choice(VALUES)}' for v, q in queues]
+        if at == target and perturb == "shuffled" and len(rows) > 1:
+            rows.reverse()
+        elif at == target and perturb == "missing":
+            rows.pop(rng.randrange(len(rows)))
+        elif at == target and perturb == "repeated":
+            rows.append(rows[0])
+        elif at == target and perturb == "label_order":
+            v, q = queues[0]
+            rows[0] = f'{name}{{queue="{q}",vhost="{v}"}} 1'
+        elif at == target and perturb == "bad_value":
+            rows[0] = rows[0].rsplit(" ", 1)[0] + " 1_0"
+        elif at == target and perturb == "extra_label":
+            v, q = queues[0]
+            rows[0] = f'{name}{{vhost="{v}",queue="{q}",x="y"}} 1'
+        text += f"# TYPE {name} gauge\n" + "".join(r + "\n" for r in rows)
+    return text + "# TYPE rabbitmq_identity_info untyped\n"
+
+
+@pytest.mark.parametrize("perturb", PERTURBATIONS)
+@pytest.mark.parametrize("seed", range(30))
+def test_columns_equal_the_general_reading_or_step_aside(seed, perturb):
+    """The plugin's layout is read as columns, with the same figures as ``queue_values``
+    (which follows prometheus-client); any departure from it is left to ``queue_values``."""
+    rng = random.Random(seed)
+    text = plugin_layout(rng, perturb)
+    columns = queue_columns(text, QUEUE_FAMILIES)
+    table = queue_values(text, QUEUE_FAMILIES)
+    shuffled_one = perturb == "shuffled" and len(columns.queues if columns else [0, 0]) == 1
+    if perturb != "none" and not shuffled_one:
+        assert columns is None
+        return
+    assert columns is not None and table.invalid == 0
+    for name in QUEUE_FAMILIES:
+        want = {table.queues[k]: v for k, v in table.values[name].items()}
+        got = dict(zip(columns.queues, columns.values[name], strict=True))
+        assert got.keys() == want.keys()
+        assert all(same(got[k], want[k]) for k in want)

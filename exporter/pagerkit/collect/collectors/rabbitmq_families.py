@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from prometheus_client.metrics_core import Metric
 
-from ..families import bulk_gauge, clean_label_value, counter, gauge
+from ..families import ColumnGauge, LabelRows, clean_label_value, counter, gauge
 from .base import CollectError
 from .rabbitmq_config import CANARY_QUEUE_PREFIX, QueueFilter
 
@@ -216,19 +216,21 @@ def queue_families(source: str, queues: Sequence[QueueStats], queue_filter: Queu
     # tuples compares only those, in C, without a key function.
     kept = sorted(wanted)[: queue_filter.max_series] \
         if len(wanted) > queue_filter.max_series else wanted
-    # One label dict per queue, shared by its families: the encoder formats it once.
-    labels = [{"source": source, "vhost": q.vhost, "queue": q.name} for q in kept]
+    # One label text per queue, shared by its families: the encoder formats it once.
+    rows = LabelRows({"source": source, "vhost": [q.vhost for q in kept],
+                      "queue": [q.name for q in kept]})
     families += [
-        bulk_gauge("pagerkit_rabbitmq_queue_messages_ready",
-                   "Messages waiting in the queue for a consumer.",
-                   labels, [q.ready for q in kept]),
-        bulk_gauge("pagerkit_rabbitmq_queue_messages_unacknowledged",
-                   "Messages delivered to consumers and not yet acknowledged.",
-                   labels, [q.unacked for q in kept]),
-        bulk_gauge("pagerkit_rabbitmq_queue_consumers", "Consumers attached to the queue.",
-                   labels, [q.consumers for q in kept]),
+        ColumnGauge("pagerkit_rabbitmq_queue_messages_ready",
+                    "Messages waiting in the queue for a consumer.",
+                    rows, [q.ready for q in kept]),
+        ColumnGauge("pagerkit_rabbitmq_queue_messages_unacknowledged",
+                    "Messages delivered to consumers and not yet acknowledged.",
+                    rows, [q.unacked for q in kept]),
+        ColumnGauge("pagerkit_rabbitmq_queue_consumers", "Consumers attached to the queue.",
+                    rows, [q.consumers for q in kept]),
     ]
     if queue_filter.message_stats:
+        labels = rows.dicts()
         for name, attr, doc in (
                 ("published", "published", "Messages published to the queue."),
                 ("delivered", "delivered", "Messages delivered from the queue (deliver and get)."),

@@ -173,9 +173,23 @@ class PluginReader:
                 done.errors[node.key] = CollectError("timeout", "no answer in time")
         return done
 
+    def _get(self, fetcher: JsonFetcher, url: str, deadline: float,
+             params: list[tuple[str, str]] | None = None) -> bytes:
+        """The body at ``url``. The credentials go only to a plugin that asks for them
+        (a 401): one that does not (its default) would check them on every request, which
+        took the broker 20-25 ms a request at 10,000 queues. Once asked, they are sent
+        from then on."""
+        try:
+            return fetcher.get_bytes(url, deadline, params)
+        except CollectError as exc:
+            if exc.kind != "auth" or fetcher.session.auth is not None:
+                raise
+        fetcher.session.auth = (self.config.username, self.config.password.reveal())
+        return fetcher.get_bytes(url, deadline, params)
+
     def _get_metrics(self, node: Node, deadline: float, done: Round) -> None:
         try:
-            body = node.fetchers[0].get_bytes(node.url + "/metrics", deadline)
+            body = self._get(node.fetchers[0], node.url + "/metrics", deadline)
             reading = node_metrics(body)
             if node.expected is not None and reading.stats.name != node.expected:
                 raise CollectError("shape", f"{_label(node.url)} answers as "
@@ -190,8 +204,8 @@ class PluginReader:
         params = [("family", family) for family in DETAILED_FAMILIES]
         params += [("vhost", vhost) for vhost in self.config.vhosts]
         try:
-            body = node.fetchers[1].get_bytes(node.url + "/metrics/detailed", deadline,
-                                              params)
+            body = self._get(node.fetchers[1], node.url + "/metrics/detailed", deadline,
+                             params)
             reading = node_queues(body)
             done.queues[node.key] = reading
             node.queues = len(reading.queues)
@@ -220,11 +234,15 @@ class PluginReader:
                 self._drop(key)
                 node = None
             if node is None:
-                fetchers = tuple(JsonFetcher(self._session(), self.config.max_response_bytes,
-                                             self._clock) for _ in range(2))
+                fetchers = tuple(self._plugin_fetcher() for _ in range(2))
                 node = Node(key, url, name, (fetchers[0], fetchers[1]))
                 self._nodes[key] = node
             return node
+
+    def _plugin_fetcher(self) -> JsonFetcher:
+        session = self._session()
+        session.auth = None  # until the plugin asks for it: see _get
+        return JsonFetcher(session, self.config.max_response_bytes, self._clock)
 
     def _drop(self, key: str) -> None:
         for fetcher in self._nodes.pop(key).fetchers:

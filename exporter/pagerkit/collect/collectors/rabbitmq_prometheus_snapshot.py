@@ -18,7 +18,7 @@ from typing import Any
 from ..families import clean_label_value
 from .base import CollectError
 from .rabbitmq_families import NodeStats, Overview, QueueStats
-from .rabbitmq_prometheus_text import Labels, parse, queue_values
+from .rabbitmq_prometheus_text import Labels, QueueColumns, parse, queue_columns, queue_values
 
 DETAILED_FAMILIES = ("queue_coarse_metrics", "queue_consumer_count")
 """What ``/metrics/detailed`` is asked for: ready and unacknowledged messages, and the
@@ -93,16 +93,31 @@ def node_queues(body: bytes) -> NodeQueues:
     if identity is None or not identity[0].get("rabbitmq_node"):
         raise CollectError("decode", "/metrics/detailed has no rabbitmq_identity_info: is "
                                      "this the rabbitmq_prometheus plugin's port (15692)?")
-    table = queue_values(text, (READY, UNACKED, CONSUMERS))
-    ready, unacked, consumers = (table.values[n] for n in (READY, UNACKED, CONSUMERS))
-    queues = _queue_stats(table.queues, ready, unacked, consumers)
+    columns = queue_columns(text, (READY, UNACKED, CONSUMERS))
+    if columns is not None:
+        queues, invalid = _queue_stats_in_order(columns), 0
+    else:
+        table = queue_values(text, (READY, UNACKED, CONSUMERS))
+        ready, unacked, consumers = (table.values[n] for n in (READY, UNACKED, CONSUMERS))
+        queues = _queue_stats(table.queues, ready, unacked, consumers)
+        invalid = table.invalid + (len(ready) - len(queues)) + sum(
+            1 for k in consumers if k not in ready)
     if not text.isascii():  # a lone surrogate, escaped, would make the exposition fail
         queues = {key: q._replace(vhost=clean_label_value(q.vhost),
                                   name=clean_label_value(q.name))
                   for key, q in queues.items()}
-    invalid = table.invalid + (len(ready) - len(queues)) + sum(
-        1 for k in consumers if k not in ready)
     return NodeQueues(identity[0]["rabbitmq_node"], queues, invalid)
+
+
+def _queue_stats_in_order(columns: QueueColumns) -> dict[tuple[str, str], QueueStats]:
+    """The queues of the plugin's usual answer, whose families list them in one order."""
+    if not columns.queues:
+        return {}
+    vhosts, names = zip(*columns.queues, strict=True)
+    nones = repeat(None)
+    rows = zip(vhosts, names, *(columns.values[n] for n in (READY, UNACKED, CONSUMERS)),
+               nones, nones, nones, strict=False)  # ``repeat`` is endless
+    return dict(zip(columns.queues, map(QueueStats._make, rows), strict=True))
 
 
 def _queue_stats(where: dict[Any, tuple[str, str]], ready: dict[Any, float],

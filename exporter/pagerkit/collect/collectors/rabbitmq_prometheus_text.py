@@ -116,22 +116,80 @@ def queue_values(text: str, names: Collection[str]) -> QueueTable:
     return QueueTable(values, dict(zip(keys, pairs, strict=True)))
 
 
+@dataclass
+class QueueColumns:
+    """The wanted families' values in one order: ``queues[i]`` is the ``(vhost, queue)``
+    of ``values[name][i]`` for every name."""
+
+    queues: list[QueueKey]
+    values: dict[str, list[float]]
+
+
+def queue_columns(text: str, names: Collection[str]) -> QueueColumns | None:
+    """The fast path of ``queue_values``, for the plugin's own answer: every family's
+    lines list the same queues in the same order (the plugin walks one table for them),
+    so the values are read as columns, without a dict per family. None when that is not
+    so (another order, a queue missing from a family or listed twice, a line of another
+    shape): ``queue_values`` then reads the text."""
+    labels: tuple[str, ...] | None = None
+    numbers: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        rows = _queue_rows(text, name)
+        if rows is None:
+            return None
+        these, numbers[name] = zip(*rows, strict=True) if rows else ((), ())
+        if labels is None:
+            labels = these
+        elif these != labels:
+            return None
+    if labels is None:
+        return QueueColumns([], {})
+    pairs = _QUEUE_LABELS.findall("\n".join(labels))
+    if len(pairs) != len(labels) or len(set(labels)) != len(labels):
+        return None
+    if "\\" in "".join(labels):
+        pairs = [(_unescaped(v), _unescaped(q)) for v, q in pairs]
+    values = {}
+    for name, column in numbers.items():
+        floats = _floats(column)
+        if floats is None:
+            return None
+        values[name] = floats
+    return QueueColumns(pairs, values)
+
+
+def _queue_rows(text: str, name: str) -> list[tuple[str, str]] | None:
+    """A family's ``(label text, value text)`` rows, read in C; None when a line that
+    claims the name has another shape."""
+    begin, end = _stretches(text, frozenset((name,)), set())[0]
+    rows: list[tuple[str, str]] = _queue_pattern(name).findall(text, begin, end)
+    if len(rows) != _claimed(text, frozenset((name,)), begin, end):
+        return None
+    return rows
+
+
+def _floats(numbers: tuple[str, ...]) -> list[float] | None:
+    """The values, or None when one is not a number or has an underscore (which
+    ``float`` takes and the text format does not)."""
+    if "_" in "".join(numbers):
+        return None
+    try:
+        return list(map(float, numbers))
+    except ValueError:
+        return None
+
+
 def _one_queue_family(text: str, name: str) -> dict[Any, float] | None:
     """One family's values by label text, read in C (``findall``, ``zip``, ``map``);
     None when a line has another shape or a value is not a number."""
-    begin, end = _stretches(text, frozenset((name,)), set())[0]
-    rows = _queue_pattern(name).findall(text, begin, end)
-    if len(rows) != _claimed(text, frozenset((name,)), begin, end):
+    rows = _queue_rows(text, name)
+    if rows is None:
         return None
     if not rows:
         return {}
     labels, numbers = zip(*rows, strict=True)
-    if any("_" in number for number in numbers):
-        return None
-    try:
-        return dict(zip(labels, map(float, numbers), strict=True))
-    except ValueError:
-        return None
+    floats = _floats(numbers)
+    return None if floats is None else dict(zip(labels, floats, strict=True))
 
 
 def _queue_values_slowly(text: str, names: Collection[str]) -> QueueTable:
