@@ -69,7 +69,6 @@ class RabbitMQSource:
             if config.via == "prometheus" else None
         if self._plugin is not None:
             self.error_kinds = (*self.error_kinds, *self.plugin_error_kinds)
-        self._queues_invalid = 0
         self._last_dropped = 0
 
     def describe(self) -> str:
@@ -125,18 +124,16 @@ class RabbitMQSource:
         return families
 
     def _count_families(self, dropped: int, invalid: int) -> list[Metric]:
-        """What this scrape left out: the dropped queues now (a gauge, so that it reads
-        as a number of queues, not of queue-scrapes), the skipped entries ever."""
-        self._queues_invalid += invalid
+        """What this scrape left out, as gauges: numbers of queues now, not of
+        queue-scrapes (a queue left out on every scrape would grow a counter forever)."""
         self._note_dropped(dropped)
         return [
             gauge("pagerkit_rabbitmq_queues_dropped",
                   "Queues left out of the per-queue series by queues.max_series in the last "
                   "scrape; the vhost totals still count them.", [({}, dropped)], self.name),
-            counter("pagerkit_rabbitmq_queues_invalid_total",
-                    "Queue entries of an unexpected shape or without their counts, "
-                    "skipped; summed over the scrapes.",
-                    [({}, self._queues_invalid)], self.name),
+            gauge("pagerkit_rabbitmq_queues_invalid",
+                  "Queue entries of an unexpected shape or without their counts, skipped "
+                  "in the last scrape.", [({}, invalid)], self.name),
         ]
 
     def _queue_params(self) -> dict[str, str]:

@@ -284,7 +284,7 @@ def canary_families(source: str, roundtrip: float | None, failures: dict[str, in
 
 
 SELF_METRICS = frozenset({"pagerkit_rabbitmq_queues_dropped",
-                          "pagerkit_rabbitmq_queues_invalid_total",
+                          "pagerkit_rabbitmq_queues_invalid",
                           "pagerkit_rabbitmq_node_up", "pagerkit_rabbitmq_queues_missing"})
 """Families rabbitmq.py and rabbitmq_prometheus.py build themselves, beside the ones
 above: what a scrape left out, and (via the plugin) which nodes answered."""
