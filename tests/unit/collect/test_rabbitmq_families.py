@@ -97,3 +97,25 @@ def test_message_stats_become_counters():
     # b has no stats yet: no counter sample rather than a fake zero.
     assert ("pagerkit_rabbitmq_queue_messages_published_total",
             frozenset({("source", "mq"), ("vhost", "ci"), ("queue", "b")})) not in found
+
+
+def test_the_last_label_rows_serve_while_the_same_queues_are_kept():
+    """The previous scrape's label rows (their texts formatted) are reused only for the
+    same queues of the same source; any change makes new ones, with the new figures."""
+    flt = QueueFilter(True, (), (), 10, False)
+    queues, _ = queues_from_json([queue("a", 1), queue("b", 2)], False, {})
+    first = queue_families("mq", queues, flt, [])
+    assert first.rows is not None
+    moved, _ = queues_from_json([queue("a", 5), queue("b", 6)], False, {})
+    same = queue_families("mq", moved, flt, [], first.rows)
+    assert same.rows is first.rows
+    assert series(samples(same.families), "pagerkit_rabbitmq_queue_messages_ready") == {
+        frozenset({("source", "mq"), ("vhost", "ci"), ("queue", q)}): v
+        for q, v in (("a", 5), ("b", 6))}
+    for changed, source in (([queue("a", 1)], "mq"), ([queue("a", 1), queue("c", 1)], "mq"),
+                            ([queue("a", 1), queue("b", 2)], "other")):
+        others, _ = queues_from_json(changed, False, {})
+        fresh = queue_families(source, others, flt, [], first.rows)
+        assert fresh.rows is not first.rows
+        assert {dict(s.labels)["queue"] for s in fresh.families[-1].samples} == {
+            str(q["name"]) for q in changed}

@@ -199,3 +199,20 @@ def test_columns_equal_the_general_reading_or_step_aside(seed, perturb):
         got = dict(zip(columns.queues, columns.values[name], strict=True))
         assert got.keys() == want.keys()
         assert all(same(got[k], want[k]) for k in want)
+
+
+def three_families(queues: list[tuple[str, str]]) -> str:
+    return "".join(f"# TYPE {name} gauge\n" + "".join(
+        f'{name}{{vhost="{escaped(v)}",queue="{escaped(q)}"}} 1\n' for v, q in queues)
+        for name in QUEUE_FAMILIES)
+
+
+def test_the_last_answer_lends_its_queue_names_only_while_they_stand():
+    queues = [("/", f"q{i}") for i in range(20)] + [("v", 'a "quoted" \\ name')]
+    first = queue_columns(three_families(queues), QUEUE_FAMILIES)
+    assert first is not None and first.queues == queues
+    again = queue_columns(three_families(queues), QUEUE_FAMILIES, first)
+    assert again is not None and again.queues is first.queues  # not read again
+    for changed in ([*queues, ("v", "new")], queues[::-1], queues[1:]):
+        fresh = queue_columns(three_families(changed), QUEUE_FAMILIES, first)
+        assert fresh is not None and fresh.queues == changed

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import requests
 from prometheus_client.metrics_core import Metric
 
-from ..families import counter, gauge
+from ..families import LabelRows, gauge
 from .base import Clock, CollectError
 from .canary import Canary
 from .httpjson import JsonFetcher
@@ -70,6 +70,7 @@ class RabbitMQSource:
         if self._plugin is not None:
             self.error_kinds = (*self.error_kinds, *self.plugin_error_kinds)
         self._last_dropped = 0
+        self._rows: LabelRows | None = None  # the last scrape's, see queue_families
 
     def describe(self) -> str:
         text = f"RabbitMQ management API {redact_userinfo(self.config.url)}" \
@@ -109,7 +110,9 @@ class RabbitMQSource:
         consumers = None if stats else consumer_counts(
             self._lists("consumers", deadline, {"columns": CONSUMER_COLUMNS}))
         queues, invalid = queues_from_json(documents, stats, consumers)
-        series = queue_families(self.name, queues, self.config.queues, self.config.vhosts)
+        series = queue_families(self.name, queues, self.config.queues, self.config.vhosts,
+                                self._rows)
+        self._rows = series.rows
         return [*broker_families(self.name, overview, nodes), *series.families,
                 *self._count_families(series.dropped, invalid)]
 

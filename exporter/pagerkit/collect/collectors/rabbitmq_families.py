@@ -195,12 +195,15 @@ def broker_families(source: str, overview: Overview, nodes: Sequence[NodeStats])
 class QueueSeries:
     families: list[Metric]
     dropped: int
+    rows: LabelRows | None = None
+    """The per-queue series' labels, for the next scrape to reuse while they stand."""
 
 
 def queue_families(source: str, queues: Sequence[QueueStats], queue_filter: QueueFilter,
-                   vhosts: Sequence[str]) -> QueueSeries:
+                   vhosts: Sequence[str], last: LabelRows | None = None) -> QueueSeries:
     """Per-vhost totals over every queue, and per-queue series for the wanted ones, capped.
-    The canary's own queues are left out of both.
+    The canary's own queues are left out of both. ``last``: the previous scrape's label
+    rows, reused (their texts formatted already) when the same queues are kept.
 
     Queues are sorted by vhost and name before the cap, so the same ones are kept on
     every scrape.
@@ -217,8 +220,9 @@ def queue_families(source: str, queues: Sequence[QueueStats], queue_filter: Queu
     kept = sorted(wanted)[: queue_filter.max_series] \
         if len(wanted) > queue_filter.max_series else wanted
     # One label text per queue, shared by its families: the encoder formats it once.
-    rows = LabelRows({"source": source, "vhost": [q.vhost for q in kept],
-                      "queue": [q.name for q in kept]})
+    columns: dict[str, Sequence[str] | str] = {
+        "source": source, "vhost": [q.vhost for q in kept], "queue": [q.name for q in kept]}
+    rows = last if last is not None and last.columns == columns else LabelRows(columns)
     families += [
         ColumnGauge("pagerkit_rabbitmq_queue_messages_ready",
                     "Messages waiting in the queue for a consumer.",
@@ -239,7 +243,7 @@ def queue_families(source: str, queues: Sequence[QueueStats], queue_filter: Queu
                 f"pagerkit_rabbitmq_queue_messages_{name}_total", doc,
                 ((lab, v) for lab, q in zip(labels, kept, strict=True)
                  if (v := getattr(q, attr)) is not None and not math.isnan(v)), source))
-    return QueueSeries(families, len(wanted) - len(kept))
+    return QueueSeries(families, len(wanted) - len(kept), rows)
 
 
 def vhost_families(source: str, queues: Sequence[QueueStats], vhosts: Sequence[str]

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import requests
 from prometheus_client.metrics_core import Metric
 
-from ..families import gauge
+from ..families import LabelRows, gauge
 from .base import Clock, CollectError
 from .httpjson import JsonFetcher
 from .rabbitmq_config import RabbitMQConfig, redact_userinfo
@@ -46,6 +46,7 @@ from .rabbitmq_prometheus_snapshot import (
     node_metrics,
     node_queues,
 )
+from .rabbitmq_prometheus_text import QueueColumns
 
 DISCOVERY_INTERVAL = 60.0
 DEFAULT_PLUGIN_PORT = 15692
@@ -66,6 +67,8 @@ class Node:
     fetchers: tuple[JsonFetcher, JsonFetcher]
     queues: int = 0
     expected: str | None = None
+    last: QueueColumns | None = None
+    """How the last answer was read (its queue names are reused while they stand)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class PluginReader:
         self._discovery = JsonFetcher(session(), config.max_response_bytes, clock) \
             if not config.nodes else None
         self._lock = threading.Lock()
+        self._rows: LabelRows | None = None
         for url in config.nodes:
             self._node(url, url, _label(url))
 
@@ -126,7 +130,8 @@ class PluginReader:
         snapshot = cluster_snapshot([done.metrics[n.key] for n in up],
                                     [done.queues[n.key] for n in up], [n.name for n in down])
         series = queue_families(self.config.name, snapshot.queues, self.config.queues,
-                                self.config.vhosts)
+                                self.config.vhosts, self._rows)
+        self._rows = series.rows
         families = [*broker_families(self.config.name, snapshot.overview, snapshot.nodes),
                     *series.families, *self._node_families(nodes, down)]
         return Reading(families, series.dropped, snapshot.invalid,
@@ -206,9 +211,9 @@ class PluginReader:
         try:
             body = self._get(node.fetchers[1], node.url + "/metrics/detailed", deadline,
                              params)
-            reading = node_queues(body)
+            reading = node_queues(body, node.last)
             done.queues[node.key] = reading
-            node.queues = len(reading.queues)
+            node.queues, node.last = len(reading.queues), reading.columns
         except CollectError as exc:
             done.errors.setdefault(node.key, exc)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
@@ -63,6 +63,8 @@ class NodeQueues:
     node: str
     queues: dict[tuple[str, str], QueueStats]
     invalid: int
+    columns: QueueColumns | None = field(default=None, compare=False, repr=False)
+    """How the answer was read, when as columns: the next answer reuses its queue names."""
 
 
 def node_metrics(body: bytes) -> NodeMetrics:
@@ -85,15 +87,17 @@ def node_metrics(body: bytes) -> NodeMetrics:
                        (totals[0], totals[1], totals[2], totals[3]))
 
 
-def node_queues(body: bytes) -> NodeQueues:
+def node_queues(body: bytes, last: QueueColumns | None = None) -> NodeQueues:
     """The node's queues. A queue with messages but no consumer count (or the reverse)
-    is skipped and counted, as the management path does with a queue without counts."""
+    is skipped and counted, as the management path does with a queue without counts.
+    ``last``: the columns of the node's previous reading, whose queue names are reused if
+    they stand."""
     text = _text(body)
     identity = _only(parse(text, (IDENTITY,)).samples[IDENTITY])
     if identity is None or not identity[0].get("rabbitmq_node"):
         raise CollectError("decode", "/metrics/detailed has no rabbitmq_identity_info: is "
                                      "this the rabbitmq_prometheus plugin's port (15692)?")
-    columns = queue_columns(text, (READY, UNACKED, CONSUMERS))
+    columns = queue_columns(text, (READY, UNACKED, CONSUMERS), last)
     if columns is not None:
         queues, invalid = _queue_stats_in_order(columns), 0
     else:
@@ -106,7 +110,7 @@ def node_queues(body: bytes) -> NodeQueues:
         queues = {key: q._replace(vhost=clean_label_value(q.vhost),
                                   name=clean_label_value(q.name))
                   for key, q in queues.items()}
-    return NodeQueues(identity[0]["rabbitmq_node"], queues, invalid)
+    return NodeQueues(identity[0]["rabbitmq_node"], queues, invalid, columns)
 
 
 def _queue_stats_in_order(columns: QueueColumns) -> dict[tuple[str, str], QueueStats]:

@@ -119,18 +119,21 @@ def queue_values(text: str, names: Collection[str]) -> QueueTable:
 @dataclass
 class QueueColumns:
     """The wanted families' values in one order: ``queues[i]`` is the ``(vhost, queue)``
-    of ``values[name][i]`` for every name."""
+    of ``values[name][i]`` for every name, whose label text was ``labels[i]``."""
 
     queues: list[QueueKey]
     values: dict[str, list[float]]
+    labels: tuple[str, ...] = ()
 
 
-def queue_columns(text: str, names: Collection[str]) -> QueueColumns | None:
+def queue_columns(text: str, names: Collection[str], known: QueueColumns | None = None
+                  ) -> QueueColumns | None:
     """The fast path of ``queue_values``, for the plugin's own answer: every family's
     lines list the same queues in the same order (the plugin walks one table for them),
     so the values are read as columns, without a dict per family. None when that is not
     so (another order, a queue missing from a family or listed twice, a line of another
-    shape): ``queue_values`` then reads the text."""
+    shape): ``queue_values`` then reads the text. ``known``: the node's last answer read
+    so; when it listed the same queues in the same order, their names are not read again."""
     labels: tuple[str, ...] | None = None
     numbers: dict[str, tuple[str, ...]] = {}
     for name in names:
@@ -144,18 +147,21 @@ def queue_columns(text: str, names: Collection[str]) -> QueueColumns | None:
             return None
     if labels is None:
         return QueueColumns([], {})
-    pairs = _QUEUE_LABELS.findall("\n".join(labels))
-    if len(pairs) != len(labels) or len(set(labels)) != len(labels):
-        return None
-    if "\\" in "".join(labels):
-        pairs = [(_unescaped(v), _unescaped(q)) for v, q in pairs]
+    if known is not None and known.labels == labels:
+        pairs = known.queues
+    else:
+        pairs = _QUEUE_LABELS.findall("\n".join(labels))
+        if len(pairs) != len(labels) or len(set(labels)) != len(labels):
+            return None
+        if "\\" in "".join(labels):
+            pairs = [(_unescaped(v), _unescaped(q)) for v, q in pairs]
     values = {}
     for name, column in numbers.items():
         floats = _floats(column)
         if floats is None:
             return None
         values[name] = floats
-    return QueueColumns(pairs, values)
+    return QueueColumns(pairs, values, labels)
 
 
 def _queue_rows(text: str, name: str) -> list[tuple[str, str]] | None:
