@@ -40,10 +40,10 @@ def encode_text(families: Iterable[Metric], openmetrics: bool = False) -> bytes:
     value_text: dict[float, str] = {}  # counts repeat: 0, 1, 2 ... are formatted once
     for family in families:
         out.append(_openmetrics_header(family) if openmetrics else _text_header(family))
-        if isinstance(family, ColumnGauge):
-            line = family.name + "{} {}\n"
-            out.append("".join(map(line.format, family.rows.texts(),
-                                   _values(family.values, value_text))))
+        if isinstance(family, ColumnGauge):  # an f-string beat str.format threefold here
+            name = family.name
+            out.append("".join([f"{name}{labels} {value}\n" for labels, value in zip(
+                family.rows.texts(), _values(family.values, value_text), strict=True)]))
             continue
         for sample in family.samples:
             labels = sample.labels
