@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -91,9 +92,16 @@ class RelayApp:
                              config.resend_window)
         self.acks = Acknowledgements(config, self.am, self.signer, self.metrics, self.twilio,
                                      self._announce, clock)
+        self._caught_up = threading.Event()
+        """Set by ``start`` once the peers were asked what they sent: a page that comes
+        before waits for it, at most as long as asking them may take."""
 
     def start(self) -> None:
-        """Start the relay's loops: the expiry of acknowledgements and the heartbeat watch."""
+        """Start the relay's loops: the expiry of acknowledgements and the heartbeat watch.
+        The peers are polled first, and learned from (``Peers.catch_up``): what they sent
+        while this relay was down is held as sent here before any page goes out."""
+        self.peers.poll()
+        self._caught_up.set()
         self.expiry.start()
         self.watch.start()
 
@@ -176,6 +184,7 @@ class RelayApp:
             self.metrics.notifications.labels(n.channel, "acknowledged").inc()
             return _text("acknowledged already: not sent\n")
         key = page_key(n.dedup_key())
+        self._caught_up.wait(2 * self.config.peering.timeout * len(self.config.peering.peers))
         claimed = self.peers.claim(key)
         if claimed != SEND:
             self.metrics.notifications.labels(n.channel, claimed).inc()

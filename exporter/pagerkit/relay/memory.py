@@ -73,6 +73,14 @@ class SentPages:
                 self._seen[key] = (self.clock(), holder)
                 self._seen.move_to_end(key)
 
+    def sent_since(self, age: float) -> list[tuple[tuple[Any, ...], Holder]]:
+        """The pages held as sent, by this relay or a peer, that were recorded in the last
+        ``age`` seconds, oldest first."""
+        with self._lock:
+            since = self.clock() - age
+            return [(key, held) for key, (at, held) in self._seen.items()
+                    if held.sent and at >= since]
+
     def answer(self, key: tuple[Any, ...], peer: str) -> Holder | None:
         """A peer relay asks to send ``key``: who holds it, or None when nobody did, and
         then it is the peer's (it may send; this relay waits for it). Atomic, so of two

@@ -12,7 +12,21 @@ peers (``claim``) and skips a page a live peer already sent. The answers:
 - ``free``: nobody had it; it is now this relay's, and the peer will wait for it.
 
 A peer that does not answer never holds a page back: a possible duplicate beats a lost
-page. After the send, the relay tells its peers (``sent``, or ``release`` on a failure).
+page. After the send, the relay tells its peers (``sent``, or ``release`` on a failure),
+all at once, before anything else.
+
+A relay that was down or cut off when a peer sent a page missed the ``sent``, and a relay
+that restarted forgot what it sent. Yet the Alertmanager peer beside it, whose attempt
+failed, retries the page through it for the rest of the group's interval, and by then the
+relay that knows may be gone too. So when a peer answers a poll for the first time, or
+again after it did not, this relay asks it for the pages it holds as sent (``pages``) and
+holds them as sent too: at its start (``RelayApp.start`` polls at once, and pages wait for
+it) and whenever a peer comes back.
+
+One window is left and cannot be closed: a relay whose page the provider took, and which
+died before its peers heard ``sent``. Pushover, Twilio and Vonage take no idempotency key,
+so a page in flight when its relay died cannot be told from one that never left: the next
+relay sends it again.
 
 Every ``peer_interval`` each relay also polls its peers' state: their name, the last
 heartbeat they heard and whether they told people the pipeline is down (``heartbeat``).
@@ -43,6 +57,10 @@ PEER_WAIT = 5.0
 10 s at least (its notify.MinTimeout) before it calls the attempt failed: the relay answers
 well before, and sends the page itself if the peer has not finished by then."""
 POLL_STEP = 0.1
+PAGES_HORIZON = 3600.0
+"""How far back the pages a relay tells a peer it holds as sent go: Alertmanager retries a
+failed notification within its group's interval (minutes), and its later flushes find the
+page in the cluster's notification log."""
 
 SEND, DUPLICATE, PEER_SENT = "send", "duplicate", "peer_sent"
 
@@ -111,7 +129,9 @@ class Peers:
         return SEND
 
     def sent_ok(self, key: tuple[Any, ...]) -> None:
-        """The provider took the page: held as sent here and at every peer."""
+        """The provider took the page: held as sent here and at every peer. Called first
+        thing after the provider's answer: until the peers hear it, a relay that dies here
+        leaves a page that the next one sends again."""
         self.sent.record(key, Holder(MINE, True))
         self._tell("sent", key)
 
@@ -121,26 +141,48 @@ class Peers:
         self._tell("release", key)
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A peer relay's ``claim``, ``sent`` or ``release`` of a page."""
+        """A peer relay's ``claim``, ``sent`` or ``release`` of a page, or its question
+        which pages this relay holds as sent (``pages``)."""
         peer, op = str(body.get("from", "")), body.get("op")
         key = ("page", str(body.get("key", "")))
         if not peer or peer == MINE:
             return {"error": "no from"}
         if op == "sent":
-            held = self.sent.holder(key)
-            if held is None or not (held.name == MINE and held.sent):
-                self.sent.record(key, Holder(peer, True))
+            self._heard_sent(key, peer)
             return {"state": "ok", "name": self.name}
         if op == "release":
             held = self.sent.holder(key)
             if held is not None and held.name == peer and not held.sent:
                 self.sent.record(key, None)
             return {"state": "ok", "name": self.name}
+        if op == "pages":
+            return {"state": "ok", "name": self.name, "sent": [
+                [k[-1], held.name or self.name]
+                for k, held in self.sent.sent_since(PAGES_HORIZON) if k[0] == "page"]}
+        if op != "claim":
+            return {"error": f"no such op: {str(op)[:40]}"}
         held = self.sent.answer(key, peer)
         if held is None:
             return {"state": "free", "name": self.name}
         return {"state": "sent" if held.sent else "sending", "name": self.name,
                 "holder": held.name or self.name}
+
+    def catch_up(self, url: str) -> None:
+        """Hold as sent every page the peer at ``url`` holds as sent (``pages``)."""
+        answer = self._post(url, {"op": "pages", "from": self.name})
+        pages = answer.get("sent") if answer is not None else None
+        if not isinstance(pages, list):
+            return
+        for page in pages:
+            if isinstance(page, list) and len(page) == 2 and \
+                    all(isinstance(part, str) for part in page):
+                self._heard_sent(("page", page[0]), MINE if page[1] == self.name else page[1])
+
+    def _heard_sent(self, key: tuple[Any, ...], holder: str) -> None:
+        """A peer says ``holder`` sent the page; what this relay sent itself stays its own."""
+        held = self.sent.holder(key)
+        if held is None or not (held.name == MINE and held.sent):
+            self.sent.record(key, Holder(holder, True))
 
     def _wait_for(self, url: str | None, key: tuple[Any, ...]) -> str | None:
         """Asks ``url`` about ``key`` until it has sent it (``PEER_SENT``), gave it up or
@@ -160,7 +202,9 @@ class Peers:
         return None
 
     def _ask(self, url: str, op: str, key: tuple[Any, ...]) -> dict[str, Any] | None:
-        body = {"op": op, "key": key[-1], "from": self.name}
+        return self._post(url, {"op": op, "key": key[-1], "from": self.name})
+
+    def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any] | None:
         try:
             response = requests.post(f"{url}/-/peer/page", json=body, timeout=self.timeout,
                                      auth=self._auth())
@@ -173,14 +217,24 @@ class Peers:
         return None
 
     def _tell(self, op: str, key: tuple[Any, ...]) -> None:
-        for url in self.urls:
-            self._ask(url, op, key)
+        """Every peer at once: one that is slow or gone does not hold back the others'
+        news by its timeout."""
+        if len(self.urls) == 1:
+            self._ask(self.urls[0], op, key)
+            return
+        threads = [threading.Thread(target=self._ask, args=(url, op, key), daemon=True,
+                                    name="peer-tell") for url in self.urls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     # --- their state ---------------------------------------------------------------------
 
     def poll(self) -> list[PeerState]:
         """Every peer's state, asked now; a peer that does not answer keeps what it said
-        last (its last heartbeat still counts) and is marked down."""
+        last (its last heartbeat still counts) and is marked down. A peer that answers for
+        the first time, or again after it did not, is asked for the pages it sent."""
         for url in self.urls:
             state = self._state_of(url)
             with self._lock:
@@ -188,6 +242,8 @@ class Peers:
                 self._states[url] = state or PeerState(
                     url, False, old.seen_at, old.name, old.heartbeat, False, old.playbook)
             self.metrics.peer_up.labels(url).set(1 if state else 0)
+            if state is not None and not old.up:
+                self.catch_up(url)
         return self.states()
 
     def states(self) -> list[PeerState]:

@@ -1,8 +1,9 @@
 """Live, highly available: two Alertmanager peers in a cluster on loopback, a relay beside
 each (their own processes, SIGKILLed at will), the Twilio and Pushover stand-in, and real
-Prometheus for the heartbeat. A dead relay costs one peer timeout, never the page and never
-a second page; an acknowledgement through either relay stops both peers; the relays page
-the person on call themselves when the Watchdog stops, once, and say "restored" once.
+Prometheus for the heartbeat. A dead relay costs one peer timeout, never the page, and a
+second page only when it died with the page in flight; an acknowledgement through either
+relay stops both peers; the relays page the person on call themselves when the Watchdog
+stops, once, and say "restored" once.
 
 Timings: peer timeout 1s, the critical routes' 5s group_interval, the Watchdog every 1-2s,
 a heartbeat deadline of 8s (the relays start before Prometheus, and its first Watchdog
@@ -15,20 +16,28 @@ import os
 import random
 import threading
 import time
-from collections import Counter
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from tests.harness.ha import HaSet, incident
+from tests.harness.ha import HaSet, RelayProcess, incident
 from tests.harness.paging import Target
+from tests.harness.provider_standin import Sent
 
 pytestmark = pytest.mark.integration
 
 PEER_TIMEOUT = 1.0
 GROUP_INTERVAL = 5.0  # the critical routes' (oncall/amconfig.py CRITICAL_TIMING)
 INCIDENTS = int(os.environ.get("PAGERKIT_HA_INCIDENTS", "20"))
+IN_FLIGHT = 0.25
+"""How near its relay's SIGKILL a page may reach the provider and still come again: from
+the provider's taking a page to the peer relay's holding it as sent takes 4 ms (median;
+12 ms at the 99th percentile, 24 ms at most, over 3,000 pages of this test on loopback),
+and every duplicate seen came from a kill under 6 ms after the first copy. A quarter
+second leaves room for a loaded machine and is still far less than the 1.2 s over which
+the kill moment varies. Either side of the kill: a request that left the relay just
+before it may reach the stand-in just after."""
 
 
 @pytest.fixture
@@ -87,17 +96,28 @@ def test_a_dead_relay_costs_one_peer_timeout_not_the_page(ha):
                            for r in s.chat.received), 10, "the chat's report")
 
 
-def test_random_kills_never_page_twice_nor_lose_a_page(ha):
+def test_random_kills_lose_no_page_and_page_twice_only_what_was_in_flight(ha):
     """Incident after incident (tier 1 by push, tier 2 by SMS), a random relay is
     SIGKILLed at a random moment around the firing and started again after: every tier of
-    every incident reaches the person exactly once."""
+    every incident reaches the person, once, or twice when the relay that sent the first
+    copy was killed within ``IN_FLIGHT`` of the provider's taking it. Exactly once cannot be
+    had there: the provider took the page but the relay died before it told its peer, and
+    Pushover and Twilio take no idempotency key, so the relay that sends Alertmanager's
+    retry (the peer, or the killed one started again) cannot tell that page from one that
+    never left, and sends it rather than risk losing it. Any other second copy fails."""
     s = ha()
     rng = random.Random(int(os.environ.get("PAGERKIT_HA_SEED", "7")))
     names = [f"Incident{i}" for i in range(INCIDENTS)]
+    kills: list[tuple[float, str]] = []  # (time.monotonic() as in Sent.at, the relay's URL)
+
+    def kill(relay: RelayProcess) -> None:
+        kills.append((time.monotonic(), relay.url))
+        relay.kill()
+
     for name in names:
         victim = s.relays[rng.randrange(2)]
         alerts = [incident(name, "1"), incident(name, "2")]
-        killer = threading.Timer(rng.uniform(0, 1.2), victim.kill)
+        killer = threading.Timer(rng.uniform(0, 1.2), kill, (victim,))
         killer.start()
         s.fire(alerts)
         killer.join()
@@ -105,9 +125,33 @@ def test_random_kills_never_page_twice_nor_lose_a_page(ha):
         victim.start()
         s.resolve(alerts)
     time.sleep(GROUP_INTERVAL + 3 * PEER_TIMEOUT)
-    counts = Counter({(n, t): len(pushes(s, n) if t == 1 else texts(s, n))
-                      for n in names for t in (1, 2)})
-    assert counts == Counter({(n, t): 1 for n in names for t in (1, 2)})
+    unexplained = []
+    for n in names:
+        for tier in (1, 2):
+            found = sorted(copies(s, n, tier), key=lambda p: p.at)
+            assert found, f"{n} tier {tier} never reached the person"
+            first, *again = found
+            by = sender(s, first)
+            in_flight = any(url == by and abs(at - first.at) <= IN_FLIGHT for at, url in kills)
+            if again and not (len(again) == 1 and in_flight):
+                unexplained.append((n, tier, [(round(p.at, 3), sender(s, p))
+                                              for p in (first, *again)]))
+    assert unexplained == [], f"kills: {[(round(at, 3), url) for at, url in kills]}"
+
+
+def copies(s: HaSet, name: str, tier: int) -> list[Sent]:
+    """The pages of incident ``name``'s ``tier`` the person got: the push of tier 1, the
+    SMS of tier 2."""
+    if tier == 1:
+        return [p for p in s.provider.of("push", s.push_key)
+                if p.fields["title"].startswith(f"{name} ")]
+    return [p for p in s.provider.of("sms", s.phone) if f": {name} tier" in p.fields["Body"]]
+
+
+def sender(s: HaSet, page: Sent) -> str | None:
+    """The relay that sent ``page``: each signs links with its own URL."""
+    text = page.fields.get("url") or page.fields.get("Body", "")
+    return next((r.url for r in s.relays if f"{r.url}/a/" in text), None)
 
 
 def test_an_acknowledgement_through_the_other_relay_stops_both_peers(ha):

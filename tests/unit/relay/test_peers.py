@@ -11,7 +11,7 @@ from pagerkit.errors import UserError
 from pagerkit.relay.heartbeat import PipelineWatch, down_text, playbook_of
 from pagerkit.relay.memory import MINE, Holder, SentPages
 from pagerkit.relay.metrics import RelayMetrics
-from pagerkit.relay.peers import DUPLICATE, PEER_SENT, SEND, Peers, page_key
+from pagerkit.relay.peers import DUPLICATE, PEER_SENT, SEND, Peers, PeerState, page_key
 from tests.unit.relay.test_config import GOOD, load
 
 KEY = page_key(("{}:{alertname=\"X\"}", "alice", "sms", (("fp", "2026-01-01"),)))
@@ -80,6 +80,46 @@ def test_a_dead_peer_never_holds_a_page_back(folder):
     peers = Peers(config.peering, None, SentPages(), RelayMetrics())
     peers.answer({"op": "claim", "key": KEY[1], "from": "relay-2"})
     assert peers.claim(KEY) == SEND
+
+
+def test_a_relay_learns_what_its_peer_sent_when_it_starts_or_the_peer_comes_back(
+        folder, monkeypatch):
+    """relay-2 sent one page itself and heard that relay-1 sent another, while relay-1 was
+    down; relay-1, started again, holds both as sent once relay-2 answers its poll, and asks
+    again only after relay-2 stopped answering and came back. A page relay-2 is only
+    sending stays free to relay-1."""
+    other, sending = page_key(("b", "alice", "sms", ())), page_key(("c", "alice", "sms", ()))
+    _, config = load(folder, GOOD + "  name: relay-2\n")
+    peer = Peers(config.peering, None, SentPages(), RelayMetrics())
+    assert peer.claim(KEY) == SEND
+    peer.sent_ok(KEY)
+    peer.answer({"op": "sent", "key": other[1], "from": "relay-1"})
+    assert peer.claim(sending) == SEND
+    _, config = load(folder, GOOD + "  name: relay-1\n  peers: [http://relay-2.test:9632]\n")
+    me = Peers(config.peering, None, SentPages(), RelayMetrics())
+    up, asked = [True], []
+    monkeypatch.setattr(me, "_state_of", lambda url: PeerState(url, True, 0.0, "relay-2")
+                        if up[0] else None)
+    monkeypatch.setattr(me, "_post", lambda url, body: asked.append(body["op"])
+                        or peer.answer(body))
+    me.poll()
+    assert asked == ["pages"]
+    assert me.sent.holder(KEY) == Holder("relay-2", True)
+    assert me.sent.holder(other) == Holder(MINE, True)
+    assert me.sent.holder(sending) is None
+    me.poll()
+    up[0] = False
+    me.poll()
+    up[0] = True
+    me.poll()
+    assert asked == ["pages", "pages"]
+
+
+def test_an_unknown_op_claims_nothing(folder):
+    _, config = load(folder, GOOD + "  name: relay-1\n")
+    peers = Peers(config.peering, None, SentPages(), RelayMetrics())
+    assert "error" in peers.answer({"op": "sned", "key": KEY[1], "from": "relay-2"})
+    assert peers.sent.holder(KEY) is None
 
 
 @pytest.mark.parametrize(("extra", "line", "fragment"), [
