@@ -127,8 +127,8 @@ def test_discovered_urls_follow_the_listeners():
 
 
 def test_a_family_in_another_order_gives_the_same_queues():
-    """The plugin lists every family in one queue order, read as columns; a family in
-    another order is read line by line, to the same figures."""
+    """A family in another queue order than the first (the consumer counts come from
+    another table of the broker's) gives the same figures, each queue's own."""
     rows = [("/", f"q{i}", i, 2 * i, i % 3) for i in range(50)]
     rows.append(("v\\\\", 'we\\"ird', 1, 0, 1))  # as the text format escapes them
     body = detailed("rabbit@a", rows)

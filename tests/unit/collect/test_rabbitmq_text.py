@@ -184,13 +184,14 @@ def plugin_layout(rng: random.Random, perturb: str) -> str:
 @pytest.mark.parametrize("seed", range(30))
 def test_columns_equal_the_general_reading_or_step_aside(seed, perturb):
     """The plugin's layout is read as columns, with the same figures as ``queue_values``
-    (which follows prometheus-client); any departure from it is left to ``queue_values``."""
+    (which follows prometheus-client), a family in another queue order too (the consumer
+    counts come from another table than the messages); any other departure from it is
+    left to ``queue_values``."""
     rng = random.Random(seed)
     text = plugin_layout(rng, perturb)
     columns = queue_columns(text, QUEUE_FAMILIES)
     table = queue_values(text, QUEUE_FAMILIES)
-    shuffled_one = perturb == "shuffled" and len(columns.queues if columns else [0, 0]) == 1
-    if perturb != "none" and not shuffled_one:
+    if perturb not in ("none", "shuffled"):
         assert columns is None
         return
     assert columns is not None and table.invalid == 0

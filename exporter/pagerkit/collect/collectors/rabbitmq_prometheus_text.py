@@ -128,23 +128,34 @@ class QueueColumns:
 
 def queue_columns(text: str, names: Collection[str], known: QueueColumns | None = None
                   ) -> QueueColumns | None:
-    """The fast path of ``queue_values``, for the plugin's own answer: every family's
-    lines list the same queues in the same order (the plugin walks one table for them),
-    so the values are read as columns, without a dict per family. None when that is not
-    so (another order, a queue missing from a family or listed twice, a line of another
-    shape): ``queue_values`` then reads the text. ``known``: the node's last answer read
-    so; when it listed the same queues in the same order, their names are not read again."""
+    """The fast path of ``queue_values``, for the plugin's own answer: every family lists
+    the same queues once each, so the values are read as columns in the first family's
+    order. A family in that same order (the plugin walks one table for ready and
+    unacknowledged) is taken as it is; one in another order (the consumer counts come
+    from another table) is put in it through one dict. None when a family lists other
+    queues, one twice, or a line of another shape: ``queue_values`` then reads the text.
+    ``known``: the node's last answer read so; when it listed the same queues in the same
+    order, their names are not read again."""
     labels: tuple[str, ...] | None = None
-    numbers: dict[str, tuple[str, ...]] = {}
+    values: dict[str, list[float]] = {}
     for name in names:
         rows = _queue_rows(text, name)
         if rows is None:
             return None
-        these, numbers[name] = zip(*rows, strict=True) if rows else ((), ())
-        if labels is None:
-            labels = these
-        elif these != labels:
+        these, numbers = zip(*rows, strict=True) if rows else ((), ())
+        floats = _floats(numbers)
+        if floats is None:
             return None
+        if labels is None or these == labels:
+            labels = these
+        else:
+            by_label = dict(zip(these, floats, strict=True))
+            if len(these) != len(labels) or len(by_label) != len(these):
+                return None
+            if not all(map(by_label.__contains__, labels)):  # a queue it does not list
+                return None
+            floats = list(map(by_label.__getitem__, labels))
+        values[name] = floats
     if labels is None:
         return QueueColumns([], {})
     if known is not None and known.labels == labels:
@@ -155,12 +166,6 @@ def queue_columns(text: str, names: Collection[str], known: QueueColumns | None 
             return None
         if "\\" in "".join(labels):
             pairs = [(_unescaped(v), _unescaped(q)) for v, q in pairs]
-    values = {}
-    for name, column in numbers.items():
-        floats = _floats(column)
-        if floats is None:
-            return None
-        values[name] = floats
     return QueueColumns(pairs, values, labels)
 
 
