@@ -173,10 +173,12 @@ def _queue_rows(text: str, name: str) -> list[tuple[str, str]] | None:
     """A family's ``(label text, value text)`` rows, read in C; None when a line that
     claims the name has another shape."""
     begin, end = _stretches(text, frozenset((name,)), set())[0]
-    rows: list[tuple[str, str]] = _queue_pattern(name).findall(text, begin, end)
-    if len(rows) != _claimed(text, frozenset((name,)), begin, end):
-        return None
-    return rows
+    claimed = _claimed(text, frozenset((name,)), begin, end)
+    for pattern in (_plain_queue_pattern(name), _queue_pattern(name)):
+        rows: list[tuple[str, str]] = pattern.findall(text, begin, end)
+        if len(rows) == claimed:
+            return rows
+    return None
 
 
 def _floats(numbers: tuple[str, ...]) -> list[float] | None:
@@ -219,6 +221,16 @@ def _queue_values_slowly(text: str, names: Collection[str]) -> QueueTable:
 
 _VALUE = r'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"'
 _QUEUE_LABELS = re.compile(rf"^vhost={_VALUE},queue={_VALUE}$", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=32)
+def _plain_queue_pattern(name: str) -> re.Pattern[str]:
+    """``_queue_pattern`` for the plugin's usual lines: no escape in the labels, one space
+    before the value and no timestamp. A third faster; when a line is not so plain, the
+    count falls short and ``_queue_pattern`` reads the family again."""
+    label = r'"[^"\\\n]*"'
+    return re.compile(rf"^{re.escape(name)}\{{(vhost={label},queue={label})\}} ([^ \t\n]+)$",
+                      re.MULTILINE)
 
 
 @functools.lru_cache(maxsize=32)
