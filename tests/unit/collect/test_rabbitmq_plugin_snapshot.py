@@ -90,7 +90,8 @@ def test_queues_of_two_nodes_are_counted_once():
     a = node_queues(detailed("rabbit@a", [("/", "q1", 1, 0, 1), ("ci", "q2", 2, 1, 0)]))
     b = node_queues(detailed("rabbit@b", [("/", "q3", 4, 0, 0), ("/", "q1", 9, 9, 9)]))
     snap = cluster_snapshot([node_metrics(METRICS)], [a, b], ["rabbit@c"])
-    queues = {(q.vhost, q.name): (q.ready, q.unacked, q.consumers) for q in snap.queues}
+    queues = {(q.vhost, q.name): (q.ready, q.unacked, q.consumers)
+              for q in snap.queues.stats()}
     assert queues == {("/", "q1"): (1, 0, 1), ("ci", "q2"): (2, 1, 0), ("/", "q3"): (4, 0, 0)}
     assert [n.name for n in snap.nodes] == ["rabbit@a", "rabbit@c"]
     assert snap.nodes[1].running is False
@@ -107,7 +108,7 @@ def test_a_queue_without_every_figure_is_skipped_and_counted():
                         b'rabbitmq_detailed_queue_messages_ready{vhost="/",queue="half"} 3\n'
                         b"# TYPE rabbitmq_detailed_queue_messages_unacked gauge\n")
     reading = node_queues(body)
-    assert list(reading.queues) == [("/", "whole")]
+    assert list(reading.queues.by_key()) == [("/", "whole")]
     assert reading.invalid == 2
 
 
@@ -137,6 +138,6 @@ def test_a_family_in_another_order_gives_the_same_queues():
     reordered = (head + "".join(reversed(lines))).encode() + \
         b"# TYPE rabbitmq_detailed_queue_messages_unacked" + rest
     fast, slow = node_queues(body), node_queues(reordered)
-    assert fast == slow
-    assert len(fast.queues) == 51 and fast.invalid == 0
-    assert fast.queues[("v\\", 'we"ird')].ready == 1
+    assert fast.queues.by_key() == slow.queues.by_key()
+    assert len(fast.queues) == 51 and fast.invalid == 0 == slow.invalid
+    assert fast.queues.by_key()[("v\\", 'we"ird')].ready == 1

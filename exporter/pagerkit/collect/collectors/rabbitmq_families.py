@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -40,6 +39,49 @@ class QueueStats(NamedTuple):
     published: float | None = None
     delivered: float | None = None
     acknowledged: float | None = None
+
+
+@dataclass(frozen=True)
+class QueueList:
+    """Many queues, column by column: queue ``i`` is ``(vhosts[i], names[i])`` with its
+    counts. A broker may hold tens of thousands: columns are sliced, summed and handed to
+    the families in C, where a tuple per queue took a Python step each. ``counters``:
+    (published, delivered, acknowledged) per queue, read with ``message_stats`` only."""
+
+    vhosts: Sequence[str]
+    names: Sequence[str]
+    ready: Sequence[float]
+    unacked: Sequence[float]
+    consumers: Sequence[float]
+    counters: Sequence[tuple[float | None, float | None, float | None]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def of(cls, queues: Sequence[QueueStats]) -> QueueList:
+        if not queues:
+            return cls((), (), (), (), ())
+        vhosts, names, ready, unacked, consumers, *counters = zip(*queues, strict=True)
+        return cls(vhosts, names, ready, unacked, consumers, list(zip(*counters, strict=True)))
+
+    def take(self, index: Sequence[int]) -> QueueList:
+        """The queues at ``index``, in its order."""
+        def pick(column: Sequence[Any]) -> list[Any]:
+            return list(map(column.__getitem__, index))
+        return QueueList(pick(self.vhosts), pick(self.names), pick(self.ready),
+                         pick(self.unacked), pick(self.consumers),
+                         None if self.counters is None else pick(self.counters))
+
+    def stats(self) -> list[QueueStats]:
+        """One tuple per queue (for a reader, not for the hot path)."""
+        counters = self.counters or [(None, None, None)] * len(self)
+        return [QueueStats(*row[:5], *row[5]) for row in zip(
+            self.vhosts, self.names, self.ready, self.unacked, self.consumers, counters,
+            strict=True)]
+
+    def by_key(self) -> dict[tuple[str, str], QueueStats]:
+        return {(q.vhost, q.name): q for q in self.stats()}
 
 
 @dataclass(frozen=True)
@@ -200,8 +242,9 @@ class QueueSeries:
     """The per-queue series' labels, for the next scrape to reuse while they stand."""
 
 
-def queue_families(source: str, queues: Sequence[QueueStats], queue_filter: QueueFilter,
-                   vhosts: Sequence[str], last: LabelRows | None = None) -> QueueSeries:
+def queue_families(source: str, queues: QueueList | Sequence[QueueStats],
+                   queue_filter: QueueFilter, vhosts: Sequence[str],
+                   last: LabelRows | None = None) -> QueueSeries:
     """Per-vhost totals over every queue, and per-queue series for the wanted ones, capped.
     The canary's own queues are left out of both. ``last``: the previous scrape's label
     rows, reused (their texts formatted already) when the same queues are kept.
@@ -209,65 +252,61 @@ def queue_families(source: str, queues: Sequence[QueueStats], queue_filter: Queu
     Queues are sorted by vhost and name before the cap, so the same ones are kept on
     every scrape.
     """
-    names = [q.name for q in queues]
-    if CANARY_QUEUE_PREFIX in "\n".join(names):  # checked in C: there is one at most
-        queues = [q for q in queues if not q.name.startswith(CANARY_QUEUE_PREFIX)]
-        names = [q.name for q in queues]
-    families = vhost_families(source, queues, vhosts)
+    q = queues if isinstance(queues, QueueList) else QueueList.of(queues)
+    if CANARY_QUEUE_PREFIX in "\n".join(q.names):  # checked in C: there is one at most
+        q = q.take([i for i, name in enumerate(q.names)
+                    if not name.startswith(CANARY_QUEUE_PREFIX)])
+    families = vhost_families(source, q, vhosts)
     if not queue_filter.per_queue:
         return QueueSeries(families, 0)
-    wanted = [q for q in queues if queue_filter.wants(q.name)] \
-        if queue_filter.include or queue_filter.exclude else queues
+    wanted = q.take([i for i, name in enumerate(q.names) if queue_filter.wants(name)]) \
+        if queue_filter.include or queue_filter.exclude else q
     # Sorted only when the cap cuts, so that the same ones are kept (10 ms at 10,000
-    # queues). A queue is a tuple that starts with (vhost, name), unique: sorting the
-    # tuples compares only those, in C, without a key function.
-    kept = sorted(wanted)[: queue_filter.max_series] \
-        if len(wanted) > queue_filter.max_series else wanted
+    # queues): (vhost, name) is unique, so the index only rides along.
+    kept = wanted
+    if len(wanted) > queue_filter.max_series:
+        order = sorted(zip(wanted.vhosts, wanted.names, range(len(wanted)), strict=True))
+        kept = wanted.take([i for _, _, i in order[: queue_filter.max_series]])
     # One label text per queue, shared by its families: the encoder formats it once.
     columns: dict[str, Sequence[str] | str] = {
-        "source": source, "vhost": [q.vhost for q in kept],
-        "queue": names if kept is queues else [q.name for q in kept]}
+        "source": source, "vhost": list(kept.vhosts), "queue": list(kept.names)}
     rows = last if last is not None and last.columns == columns else LabelRows(columns)
     families += [
         ColumnGauge("pagerkit_rabbitmq_queue_messages_ready",
-                    "Messages waiting in the queue for a consumer.",
-                    rows, [q.ready for q in kept]),
+                    "Messages waiting in the queue for a consumer.", rows, kept.ready),
         ColumnGauge("pagerkit_rabbitmq_queue_messages_unacknowledged",
                     "Messages delivered to consumers and not yet acknowledged.",
-                    rows, [q.unacked for q in kept]),
+                    rows, kept.unacked),
         ColumnGauge("pagerkit_rabbitmq_queue_consumers", "Consumers attached to the queue.",
-                    rows, [q.consumers for q in kept]),
+                    rows, kept.consumers),
     ]
-    if queue_filter.message_stats:
+    if queue_filter.message_stats and kept.counters is not None:
         labels = rows.dicts()
-        for name, attr, doc in (
-                ("published", "published", "Messages published to the queue."),
-                ("delivered", "delivered", "Messages delivered from the queue (deliver and get)."),
-                ("acknowledged", "acknowledged", "Messages acknowledged by consumers.")):
+        for at, (name, doc) in enumerate((
+                ("published", "Messages published to the queue."),
+                ("delivered", "Messages delivered from the queue (deliver and get)."),
+                ("acknowledged", "Messages acknowledged by consumers."))):
             families.append(counter(
                 f"pagerkit_rabbitmq_queue_messages_{name}_total", doc,
-                ((lab, v) for lab, q in zip(labels, kept, strict=True)
-                 if (v := getattr(q, attr)) is not None and not math.isnan(v)), source))
+                ((lab, v) for lab, row in zip(labels, kept.counters, strict=True)
+                 if (v := row[at]) is not None and not math.isnan(v)), source))
     return QueueSeries(families, len(wanted) - len(kept), rows)
 
 
-_VHOST = operator.attrgetter("vhost")
-_COUNTS = tuple(map(operator.attrgetter, ("ready", "unacked", "consumers")))
-
-
-def vhost_families(source: str, queues: Sequence[QueueStats], vhosts: Sequence[str]
-                   ) -> list[Metric]:
+def vhost_families(source: str, queues: QueueList, vhosts: Sequence[str]) -> list[Metric]:
     totals: dict[str, list[float]] = {v: [0.0, 0.0, 0.0, 0.0] for v in vhosts}
-    present = set(map(_VHOST, queues))
+    present = set(queues.vhosts)
     if len(present) == 1:  # one vhost, the usual case: summed column by column, in C
-        totals[present.pop()] = [sum(map(column, queues), 0.0) for column in _COUNTS] + [
-            float(len(queues))]
+        totals[present.pop()] = [sum(queues.ready, 0.0), sum(queues.unacked, 0.0),
+                                 sum(queues.consumers, 0.0), float(len(queues))]
     else:
-        for q in queues:
-            t = totals.setdefault(q.vhost, [0.0, 0.0, 0.0, 0.0])
-            t[0] += q.ready
-            t[1] += q.unacked
-            t[2] += q.consumers
+        for vhost, ready, unacked, consumers in zip(queues.vhosts, queues.ready,
+                                                    queues.unacked, queues.consumers,
+                                                    strict=True):
+            t = totals.setdefault(vhost, [0.0, 0.0, 0.0, 0.0])
+            t[0] += ready
+            t[1] += unacked
+            t[2] += consumers
             t[3] += 1
     order = sorted(totals)
     return [
