@@ -25,6 +25,16 @@ def engine_from(tmp_path: Path, text: str, environ: dict[str, str] | None = None
     return config, build_engine(config)
 
 
+def collect_once(tmp_path: Path, text: str, environ: dict[str, str] | None = None
+                 ) -> dict[Key, float]:
+    """One scrape of a fresh engine for the config ``text``, closed after it."""
+    _, engine = engine_from(tmp_path, text, environ)
+    try:
+        return samples(engine.collect())
+    finally:
+        engine.close()
+
+
 def samples(families: list[Metric]) -> dict[Key, float]:
     return {(s.name, frozenset(s.labels.items())): s.value for f in families for s in f.samples}
 

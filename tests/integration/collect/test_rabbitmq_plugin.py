@@ -16,7 +16,7 @@ from tests.conftest import free_port, require
 from tests.harness.netfaults import FreezableProxy
 from tests.harness.rabbitcluster import RabbitCluster, RabbitNode
 from tests.harness.standin_api import StandInAPI
-from tests.harness.support import engine_from, samples, series, value
+from tests.harness.support import collect_once, engine_from, samples, series, value
 
 pytestmark = pytest.mark.integration
 
@@ -133,11 +133,7 @@ sources:
     url: {cluster.nodes[0].management_url}
     timeout: {TIMEOUT:g}s
 """
-    _, engine = engine_from(tmp_path, text)
-    try:
-        found = samples(engine.collect())
-    finally:
-        engine.close()
+    found = collect_once(tmp_path, text)
     assert value(found, "pagerkit_up", source="mq", collector="rabbitmq") == 0
     assert value(found, "pagerkit_collect_errors_total", source="mq", collector="rabbitmq",
                  kind="http") == 1
@@ -227,11 +223,7 @@ sources:
     url: {cluster.nodes[0].management_url}
     timeout: {TIMEOUT:g}s
 """
-    _, engine = engine_from(tmp_path, text)
-    try:
-        found = samples(engine.collect())
-    finally:
-        engine.close()
+    found = collect_once(tmp_path, text)
     assert value(found, "pagerkit_up", source="mq", collector="rabbitmq") == 0
     assert ready_by_queue(found) == {}
     for node in cluster.nodes:
@@ -257,11 +249,7 @@ sources:
     url: http://127.0.0.1:15672
     timeout: 5s
 """
-    _, engine = engine_from(tmp_path, text)
-    try:
-        found = samples(engine.collect())
-    finally:
-        engine.close()
+    found = collect_once(tmp_path, text)
     assert value(found, "pagerkit_up", source="mq", collector="rabbitmq") == 1
     assert value(found, "pagerkit_rabbitmq_node_up", source="mq",
                  node=nodes[0]["name"]) == 1
